@@ -1,0 +1,1 @@
+"""HTTP interface: thin routers over the domain services in mla/."""

@@ -1,0 +1,39 @@
+"""Who sees what. A user sees only requests their authority is a party to; some roles see
+only where a request stands, never its content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from mla.errors import Forbidden, NotFound
+from mla.models import Request, User
+
+CONTENT_ROLES = frozenset({"officer", "supervisor"})
+
+
+def can_read_content(user: User) -> bool:
+    return user.role in CONTENT_ROLES
+
+
+def require_content(user: User) -> None:
+    if not can_read_content(user):
+        raise Forbidden(f"the {user.role} role sees the status of requests, not their content")
+
+
+def visible_requests(user: User) -> Select[tuple[Request]]:
+    return select(Request).where(
+        or_(Request.requesting_authority_id == user.authority_id,
+            Request.requested_authority_id == user.authority_id)
+    )
+
+
+def get_request(session: Session, request_id: Any, user: User) -> Request:
+    """The request if the user's authority is a party to it; NotFound otherwise, whether or
+    not it exists, so ids of other authorities' cases leak nothing."""
+    request = session.scalar(visible_requests(user).where(Request.id == request_id))
+    if request is None:
+        raise NotFound(f"no request {request_id}")
+    return request

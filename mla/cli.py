@@ -1,0 +1,132 @@
+"""The `mla` command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from mla import config, db
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r]
+                                           for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.group()
+def main() -> None:
+    """Workflow engine for mutual legal assistance and extradition requests."""
+
+
+@main.command()
+@click.option("--database", envvar="MLA_DATABASE_URL", default=config.DEFAULT_DATABASE_URL,
+              show_default=True, help="Database URL (or MLA_DATABASE_URL).")
+def demo(database: str) -> None:
+    """Seed two authorities, file two requests, drive them, print state and history."""
+    from sqlalchemy import select
+
+    from mla import demo as demo_module
+    from mla import lifecycle, templates
+    from mla.models import Request
+
+    templates.load_all()
+    click.echo(f"Database: {database}")
+    db.upgrade(database)
+    engine = db.make_engine(database)
+    click.echo("Driving two requests from FR-MJ to KE-ODPP:")
+    ids = demo_module.run(engine, click.echo)
+    with db.session_factory(engine)() as session:
+        requests = session.scalars(select(Request).where(Request.id.in_(ids))).all()
+        click.echo("\nRequests")
+        click.echo(table(
+            ["reference", "kind", "from", "to", "state", "version", "allowed next"],
+            [(r.reference, r.kind, r.requesting_authority.code, r.requested_authority.code,
+              r.state, r.version, ", ".join(lifecycle.allowed_events(r))) for r in requests],
+        ))
+        for r in requests:
+            click.echo(f"\nHistory of {r.reference} ({r.title})")
+            click.echo(table(
+                ["at (UTC)", "actor", "event", "from", "to"],
+                [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor.username if e.actor else "system",
+                  e.event, e.from_state or "", e.to_state)
+                 for e in lifecycle.history(session, r)],
+            ))
+    engine.dispose()
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command()
+@click.option("--database", envvar="MLA_DATABASE_URL", default=config.DEFAULT_DATABASE_URL,
+              show_default=True)
+@click.option("--revision", default="head", show_default=True)
+def upgrade(database: str, revision: str) -> None:
+    """Apply Alembic migrations up to REVISION."""
+    db.upgrade(database, revision)
+    click.echo(f"Database at {revision}: {database}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP API with uvicorn (database from MLA_DATABASE_URL)."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
+@main.group(name="workflows")
+def workflows_group() -> None:
+    """Request lifecycles."""
+
+
+@workflows_group.command(name="list")
+def workflows_list() -> None:
+    """List the workflows with their states."""
+    import workflows
+
+    rows = []
+    for name in workflows.names():
+        wf = workflows.get(name)
+        rows.append((name, wf.definition.title, len(wf.states), ", ".join(wf.final_states())))
+    click.echo(table(["name", "title", "states", "final states"], rows))
+
+
+@workflows_group.command()
+@click.argument("name")
+def diagram(name: str) -> None:
+    """Print the Mermaid state diagram of workflow NAME."""
+    import workflows
+    from mla.errors import NotFound
+    from workflows.diagram import mermaid
+
+    try:
+        click.echo(mermaid(workflows.get(name)), nl=False)
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from None
+
+
+def _register_templates() -> None:
+    from mla.templates.cli import templates as templates_group
+
+    main.add_command(templates_group)
+
+
+_register_templates()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Settings read from the environment, so one build runs anywhere."""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_DATABASE_URL = "sqlite:///./mla.db"
+
+
+def database_url() -> str:
+    return os.environ.get("MLA_DATABASE_URL", DEFAULT_DATABASE_URL)

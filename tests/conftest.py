@@ -1,0 +1,144 @@
+"""Database fixtures: every test that takes `engine` or `session` runs on SQLite and on
+PostgreSQL. PostgreSQL comes from MLA_TEST_POSTGRES_URL (default: the local server); when it
+cannot be reached those runs are skipped with a message, except under CI=true, where the
+whole run fails."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from mla import db, directory
+from mla.models import Authority, Base, User
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("MLA_TEST_POSTGRES_URL", DEFAULT_PG)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_unreachable_reason() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means "not available here"
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_base_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a schema private to this test run."""
+    reason = _pg_unreachable_reason()
+    if reason is not None:
+        message = f"PostgreSQL not reachable at {PG_URL} ({reason})"
+        if IN_CI:
+            pytest.exit(f"{message}; CI=true requires it", returncode=1)
+        pytest.skip(f"{message}: PostgreSQL runs skipped. Start PostgreSQL or set "
+                    "MLA_TEST_POSTGRES_URL to run them.")
+    schema = f"mla_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_base_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'mla.db'}"
+
+
+_migrated: dict[str, Engine] = {}
+
+
+def _migrated_engine(url: str) -> Engine:
+    if url not in _migrated:
+        db.upgrade(url)
+        _migrated[url] = db.make_engine(url)
+    return _migrated[url]
+
+
+def _wipe(engine: Engine) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """URL of a migrated, empty database; once per backend."""
+    url: str = request.getfixturevalue(f"{request.param}_base_url")
+    _wipe(_migrated_engine(url))
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    return _migrated_engine(db_url)
+
+
+@pytest.fixture
+def pg_engine(postgresql_base_url: str) -> Engine:
+    engine = _migrated_engine(postgresql_base_url)
+    _wipe(engine)
+    return engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with db.session_factory(engine)() as s:
+        yield s
+
+
+@dataclass
+class World:
+    """Three authorities: FR and KE deal with each other, US is a stranger to their cases."""
+
+    fr: Authority
+    ke: Authority
+    us: Authority
+    users: dict[str, User]
+
+    def __getitem__(self, username: str) -> User:
+        return self.users[username]
+
+
+def build_world(session: Session) -> World:
+    specs = {
+        "fr": dict(code="FR-MJ", country="FR", name="Ministère de la Justice",
+                   timezone="Europe/Paris", languages=["fr", "en"]),
+        "ke": dict(code="KE-ODPP", country="KE", name="ODPP Central Authority",
+                   timezone="Africa/Nairobi", languages=["en", "sw"]),
+        "us": dict(code="US-OIA", country="US", name="Office of International Affairs",
+                   timezone="America/New_York", languages=["en"]),
+    }
+    authorities = {k: directory.add_authority(session, **v) for k, v in specs.items()}
+    users = {}
+    for key, authority in authorities.items():
+        for role in ("officer", "supervisor", "liaison", "contact_point", "admin"):
+            username = f"{key}.{role}"
+            users[username] = directory.add_user(session, authority, username=username,
+                                                 full_name=username.title(), role=role)
+    session.commit()
+    return World(authorities["fr"], authorities["ke"], authorities["us"], users)
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return build_world(session)

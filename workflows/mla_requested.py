@@ -1,0 +1,57 @@
+"""MLA request as the requested authority handles it, from receipt to results."""
+
+from workflows.base import RESUME, StateDef, TransitionDef, WorkflowDef
+
+T = TransitionDef
+
+DEFINITION = WorkflowDef(
+    name="mla_requested",
+    title="MLA request - requested side",
+    initial="received",
+    initial_opens=("acknowledgement", "recognition"),
+    states=(
+        StateDef("received", "Received"),
+        StateDef("assessing", "Being assessed"),
+        StateDef("info_requested", "Further information requested", resumable=True,
+                 suspends_clocks=True),
+        StateDef("accepted", "Accepted for execution"),
+        StateDef("in_execution", "In execution"),
+        StateDef("postponed", "Postponed", resumable=True),
+        StateDef("executed", "Executed"),
+        StateDef("results_sent", "Results sent"),
+        StateDef("closed", "Closed", final=True),
+        StateDef("refused", "Refused", final=True),
+        StateDef("withdrawn", "Withdrawn by the requesting authority", final=True),
+    ),
+    transitions=(
+        T("acknowledge", ("received",), "assessing", "requested",
+          closes=("acknowledgement",), label="Acknowledge receipt"),
+        T("request_info", ("assessing", "in_execution"), "info_requested", "requested",
+          guards=("reason_required",), label="Ask for further information"),
+        T("info_received", ("info_requested",), RESUME, "requested",
+          label="Further information received"),
+        T("accept", ("assessing",), "accepted", "requested", roles=("supervisor",),
+          closes=("recognition",), opens=("execution",), label="Accept for execution"),
+        T("start_execution", ("accepted",), "in_execution", "requested",
+          label="Start execution"),
+        T("postpone", ("accepted", "in_execution"), "postponed", "requested",
+          roles=("supervisor",), guards=("reason_required",), opens=("postponement",),
+          label="Postpone"),
+        T("resume", ("postponed",), RESUME, "requested", closes=("postponement",),
+          label="Resume"),
+        T("execute", ("in_execution",), "executed", "requested", closes=("execution",),
+          label="Mark executed"),
+        T("send_results", ("executed",), "results_sent", "requested", label="Send results"),
+        T("close", ("results_sent",), "closed", "requested", label="Close"),
+        T("refuse", ("received", "assessing", "info_requested", "accepted", "in_execution",
+                     "postponed"), "refused", "requested", roles=("supervisor",),
+          guards=("refusal_grounds",),
+          closes=("acknowledgement", "recognition", "execution", "postponement"),
+          label="Refuse"),
+        T("withdrawn_by_requester", ("received", "assessing", "info_requested", "accepted",
+                                     "in_execution", "postponed"), "withdrawn", "requested",
+          guards=("reason_required",),
+          closes=("acknowledgement", "recognition", "execution", "postponement"),
+          label="Record withdrawal by the requesting authority"),
+    ),
+)
