@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from mla import security
-from mla.errors import Forbidden, InvalidInput, FieldProblem, Unauthorized
+from mla.errors import FieldProblem, Forbidden, InvalidInput, Unauthorized
 from mla.models import User
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")

@@ -97,7 +97,8 @@ def _step(engine: Engine, request_id: Any, username: str, event: str, data: dict
                 language = event.split(":", 1)[1]
                 translations.put_translation(
                     s, request, actor, language=language,
-                    data=templates.example_translation(request.kind, language),
+                    data={p: request.data[p] for p in templates.translatable_paths(
+                        request.kind, request.template_version) if p in request.data},
                 )
                 echo(f"  {request.reference}: {username} added the {language} translation")
                 return

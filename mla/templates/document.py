@@ -1,0 +1,88 @@
+"""Renders a filled form into a readable document through the Jinja2 layouts of
+templates/requests/layouts/, with labels in the reader's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from mla.templates.model import UN_LANGUAGES, Field, Labels, TemplateVersion, label
+
+FORMATS = {"html": "document.html.j2", "md": "document.md.j2"}
+RTL = {"ar"}
+
+
+@cache
+def environment(layouts: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(layouts),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
+                                            default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def label_language(accepted: list[str]) -> str:
+    """The first accepted language that has labels; English when none does (e.g. Swahili)."""
+    return next((lang for lang in accepted if lang in UN_LANGUAGES), "en")
+
+
+def _display(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if f.type == "boolean":
+        return ui["yes"] if value else ui["no"]
+    if f.type == "enum" and f.options and value in f.options:
+        return label(f.options[value], lang)
+    return str(value)
+
+
+def node(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": label(f.label, lang) or ui["item"], "help": label(f.help, lang),
+                           "type": f.type, "value": None, "children": [], "items": []}
+    if f.type == "object":
+        value = value if isinstance(value, Mapping) else {}
+        out["children"] = [node(c, value.get(c.name), lang, ui) for c in f.fields]
+    elif f.type == "list":
+        assert f.item is not None
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            entry = node(f.item, item, lang, ui)
+            if f.item.type == "object":
+                out["items"].append(entry["children"])
+            else:
+                entry["label"] = f"{ui['item']} {i + 1}"
+                out["items"].append([entry])
+    else:
+        out["value"] = _display(f, value, lang, ui)
+    return out
+
+
+def render(
+    layouts: Path,
+    version: TemplateVersion,
+    ui_strings: Mapping[str, Labels],
+    data: Mapping[str, Any],
+    *,
+    language: str,
+    fmt: str,
+    meta: Mapping[str, Any] | None,
+) -> str:
+    ui = {key: label(texts, language) for key, texts in ui_strings.items()}
+    context = {
+        "ui": ui,
+        "lang": language,
+        "dir": "rtl" if language in RTL else "ltr",
+        "title": label(version.title, language),
+        "meta": {"reference": None, "kind": version.kind, "template_version": version.version,
+                 "requesting_authority": None, "requested_authority": None, "legal_basis": None,
+                 "date": None, **(meta or {})},
+        "sections": [node(f, data.get(f.name), language, ui) for f in version.fields],
+    }
+    return environment(layouts).get_template(FORMATS[fmt]).render(**context)

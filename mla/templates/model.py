@@ -1,0 +1,96 @@
+"""What a loaded request template is: fields, conditional rules, versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+
+SCALAR_TYPES = frozenset({
+    "string", "text", "integer", "boolean", "date", "datetime", "enum", "country", "language",
+    "timezone", "email",
+})
+TYPES = SCALAR_TYPES | {"object", "list"}
+
+DEFAULT_MAX_LENGTH = {"string": 500, "text": 20000}
+
+Labels = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`when` the field at `when_path` matches, every path in `require` must have a value."""
+
+    when_path: tuple[str, ...]
+    op: str  # equals | in | present
+    value: Any
+    require: tuple[tuple[str, ...], ...]
+    message: Labels | None = None
+
+    def describe(self) -> str:
+        path = ".".join(self.when_path)
+        if self.op == "present":
+            return f"{path} is given"
+        if self.op == "in":
+            return f"{path} is one of {', '.join(map(str, self.value))}"
+        shown = str(self.value).lower() if isinstance(self.value, bool) else self.value
+        return f"{path} is {shown}"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: Labels
+    help: Labels
+    required: bool = False
+    max_length: int | None = None
+    options: dict[str, Labels] | None = None
+    fields: tuple[Field, ...] = ()
+    item: Field | None = None
+    min_items: int = 0
+    rules: tuple[Rule, ...] = ()
+
+    def child(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def has_free_text(self) -> bool:
+        if self.type == "text":
+            return True
+        if self.type == "list" and self.item is not None:
+            return self.item.has_free_text()
+        return any(f.has_free_text() for f in self.fields)
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    kind: str
+    version: int
+    published: date
+    title: Labels
+    root: Field  # an object field holding the form's top-level fields and rules
+    example: dict[str, Any]
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return self.root.fields
+
+
+@dataclass
+class Template:
+    kind: str
+    title: Labels
+    versions: dict[int, TemplateVersion] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> TemplateVersion:
+        return self.versions[max(self.versions)]
+
+
+def label(labels: Labels | None, language: str) -> str:
+    """The text in `language`, falling back to English (help texts are English-first)."""
+    if not labels:
+        return ""
+    return labels.get(language) or labels.get("en", "")
