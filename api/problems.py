@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mla.errors import (
@@ -18,6 +19,7 @@ from mla.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthorized,
 )
 
@@ -26,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS = {
     Unauthorized: 401,
     RateLimited: 429,
+    TooLarge: 413,
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
@@ -49,6 +52,8 @@ def _domain(request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"field": p.path, "message": p.message} for p in problems]
     if isinstance(exc, IllegalTransition):
         extra.update(state=exc.state, event=exc.event, allowed_events=exc.allowed)
+    if isinstance(exc, TooLarge):
+        extra["max_bytes"] = exc.limit
     if isinstance(exc, Conflict) and exc.current_version is not None:
         extra["current_version"] = exc.current_version
     response = problem(status, exc.title, exc.detail, **extra)
@@ -92,3 +97,35 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "type": "about:blank", "title": "Invalid input", "status": 422,
+        "detail": "the mla.evidence request cannot be filed as given",
+        "instance": "/requests",
+        "errors": [{"field": "data.case_subject", "message": "is required"}],
+    }]})
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def described(text: str) -> dict[str, Any]:
+    return {"model": ProblemOut, "description": text,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: described("Missing, expired or invalid access token"),
+    403: described("Your role may not do this"),
+    404: described("No such object, or not one of your authority's"),
+    409: described("Event not allowed in this state, or the request changed (current_version)"),
+    422: described("Invalid input; `errors` names each field"),
+    429: described("Too many attempts; see Retry-After"),
+}

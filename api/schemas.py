@@ -46,6 +46,21 @@ class FileRequestIn(BaseModel):
                                  "may be incomplete while a draft")
 
 
+class IncomingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "kind": "mla.evidence", "requesting_authority": "FR-MJ",
+        "counterpart_reference": "PNF-2026-118", "legal_basis": "untoc",
+        "title": "Bank records - Kestrel case", "language": "en", "data": {},
+    }]})
+    kind: str
+    requesting_authority: str = Field(description="Code of the authority that sent it")
+    counterpart_reference: str = Field(min_length=1, max_length=80)
+    legal_basis: str
+    title: str = Field(max_length=300)
+    language: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class UpdateDraftIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": {}}]})
     data: dict[str, Any]
@@ -168,8 +183,10 @@ class AuditEventOut(BaseModel):
     id: int
     at: datetime
     actor_id: int | None
+    authority_id: int | None
     action: str
     object_type: str
-    object_id: str
-    details: dict[str, Any] | None
+    object_id: str | None
+    detail: dict[str, Any] | None
+    prev_hash: str
     hash: str

@@ -50,3 +50,9 @@ def history(event: HistoryEvent, user: User) -> schemas.HistoryStatusOut:
                               to_state=event.to_state,
                               actor=event.actor.username if event.actor else None,
                               reason=event.reason, data=event.data)
+
+
+def user_out(user: User) -> schemas.UserOut:
+    return schemas.UserOut(id=user.id, username=user.username, full_name=user.full_name,
+                           email=user.email, role=user.role, active=user.active,
+                           authority=user.authority.code)

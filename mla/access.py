@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from mla.errors import Forbidden, NotFound
@@ -23,11 +23,14 @@ def require_content(user: User) -> None:
         raise Forbidden(f"the {user.role} role sees the status of requests, not their content")
 
 
+def is_party(user: User) -> ColumnElement[bool]:
+    """SQL condition: the user's authority is requesting or requested party."""
+    return or_(Request.requesting_authority_id == user.authority_id,
+               Request.requested_authority_id == user.authority_id)
+
+
 def visible_requests(user: User) -> Select[tuple[Request]]:
-    return select(Request).where(
-        or_(Request.requesting_authority_id == user.authority_id,
-            Request.requested_authority_id == user.authority_id)
-    )
+    return select(Request).where(is_party(user))
 
 
 def get_request(session: Session, request_id: Any, user: User) -> Request:

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import workflows
-from mla import kinds, legal, lifecycle, templates
+from mla import audit, kinds, legal, lifecycle, templates
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput
 from mla.models import Authority, HistoryEvent, ReferenceCounter, Request, User
@@ -189,6 +189,9 @@ def _create(
                      event="file", from_state=None, to_state=request.state)
     )
     session.flush()
+    audit.record(session, "request.file", actor=actor, object_type="request",
+                 object_id=str(request.id),
+                 detail={"reference": request.reference, "kind": kind, "state": request.state})
     result = lifecycle.TransitionResult(
         request_id=request.id, event="file", from_state=None, to_state=request.state,
         version=request.version, opens=workflow.definition.initial_opens, closes=(),
@@ -224,4 +227,6 @@ def update_draft(
     request.data = dict(data)
     request.updated_at = utcnow()
     session.flush()
+    audit.record(session, "request.update_draft", actor=actor, object_type="request",
+                 object_id=str(request.id), detail={"version": request.version})
     return request

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 import workflows
+from mla import audit
 from mla.clock import utcnow
 from mla.errors import Conflict, Forbidden, NotFound
 from mla.models import HistoryEvent, Request, User
@@ -138,6 +139,10 @@ def transition(
             current_version=current,
         ) from None
 
+    audit.record(session, "request.transition", actor=actor, object_type="request",
+                 object_id=str(request.id),
+                 detail={"event": event, "from": from_state, "to": fired.dest, **extra}
+                 | ({"reason": data["reason"]} if data.get("reason") else {}))
     result = TransitionResult(
         request_id=request.id,
         event=event,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mla import lifecycle, templates
+from mla import audit, lifecycle, templates
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput
 from mla.models import Request, RequestText, User
@@ -57,6 +57,8 @@ def put_translation(
         text.created_by_id = actor.id
         text.created_at = utcnow()
     session.flush()
+    audit.record(session, "request.translation", actor=actor, object_type="request",
+                 object_id=str(request.id), detail={"language": language})
     return text
 
 

@@ -22,7 +22,7 @@ from mla.templates.validate import check
 __all__ = [
     "FORMATS", "UN_LANGUAGES", "Field", "Template", "TemplateError", "TemplateVersion",
     "directory", "example", "get", "json_schema", "kinds", "label_language", "latest_version",
-    "load_all", "render", "translatable_paths", "validate", "validate_translation",
+    "load_all", "render", "versions", "translatable_paths", "validate", "validate_translation",
 ]
 
 
@@ -100,6 +100,10 @@ def _template(kind: str) -> Template:
         raise InvalidInput(f"no template for kind '{kind}'",
                            [FieldProblem("kind", f"must be one of: {', '.join(kinds())}")])
     return template
+
+
+def versions(kind: str) -> list[int]:
+    return sorted(_template(kind).versions)
 
 
 def latest_version(kind: str) -> int:

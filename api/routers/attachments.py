@@ -1,0 +1,69 @@
+"""Attachments: upload with SHA-256 recorded, size limit, download."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from fastapi import APIRouter, Response, UploadFile, status
+
+from api import schemas
+from api.deps import SessionDep, UserDep
+from api.problems import PROBLEM_RESPONSES, described
+from mla import access, attachments
+
+router = APIRouter(tags=["attachments"],
+                   responses=PROBLEM_RESPONSES | {413: described("File over the size limit")})
+
+CHUNK = 1024 * 1024
+
+
+def _chunks(upload: UploadFile) -> Iterator[bytes]:
+    while chunk := upload.file.read(CHUNK):
+        yield chunk
+
+
+@router.post("/requests/{request_id}/attachments", status_code=status.HTTP_201_CREATED,
+             response_model=schemas.AttachmentOut)
+def upload(request_id: uuid.UUID, file: UploadFile, session: SessionDep, user: UserDep,
+           response: Response) -> schemas.AttachmentOut:
+    """Attach a file (multipart field `file`); its SHA-256 is recorded. Authorization: officer
+    or supervisor of a party."""
+    request = access.get_request(session, request_id, user)
+    access.require_content(user)
+    content = attachments.read_limited(_chunks(file))
+    attachment = attachments.add(session, request, user, filename=file.filename or "",
+                                 content_type=file.content_type or "", content=content)
+    session.commit()
+    response.headers["Location"] = f"/attachments/{attachment.id}"
+    return schemas.AttachmentOut.model_validate(attachment)
+
+
+@router.get("/requests/{request_id}/attachments", response_model=list[schemas.AttachmentOut])
+def list_attachments(request_id: uuid.UUID, session: SessionDep,
+                     user: UserDep) -> list[schemas.AttachmentOut]:
+    """Files attached to the request. Authorization: officer or supervisor of a party."""
+    request = access.get_request(session, request_id, user)
+    return [schemas.AttachmentOut.model_validate(a)
+            for a in attachments.for_request(session, request, user)]
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def download(attachment_id: uuid.UUID, session: SessionDep, user: UserDep) -> Response:
+    """The file, with its SHA-256 in `Repr-Digest` (RFC 9530). Authorization: officer or
+    supervisor of a party to its request."""
+    attachment = attachments.get(session, attachment_id, user)
+    content = attachment.content
+    session.commit()
+    digest = base64.b64encode(bytes.fromhex(attachment.sha256)).decode()
+    ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "_")
+    return Response(content, media_type=attachment.content_type, headers={
+        "Repr-Digest": f"sha-256=:{digest}:",
+        "ETag": f'"{attachment.sha256}"',
+        "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+                               f"filename*=UTF-8''{quote(attachment.filename)}",
+        "X-Content-Type-Options": "nosniff",
+    })

@@ -1,0 +1,183 @@
+"""Requests: file from a template, list, read, edit the draft, fire events, history, document,
+translations. Officers and supervisors see content; other roles get the status projection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from api import schemas, views
+from api.deps import IfMatchDep, SessionDep, UserDep
+from api.problems import PROBLEM_RESPONSES
+from mla import access, audit, directory, documents, filing, lifecycle, listing, translations
+from mla.errors import FieldProblem, InvalidInput, NotFound
+
+router = APIRouter(prefix="/requests", tags=["requests"], responses=PROBLEM_RESPONSES)
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+@router.get("", response_model=schemas.RequestPage)
+def list_requests(
+    session: SessionDep,
+    user: UserDep,
+    kind: str | None = None,
+    state: str | None = None,
+    counterpart: Annotated[str | None, Query(description="Code of the other authority")] = None,
+    side: Annotated[str | None, Query(pattern="^(requesting|requested)$",
+                                      description="My authority's side")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = 50,
+) -> schemas.RequestPage:
+    """Requests my authority is a party to, newest first. Authorization: any role."""
+    page = listing.list_requests(session, user, kind=kind, state=state, counterpart=counterpart,
+                                 side=side, cursor=cursor, limit=limit)
+    return schemas.RequestPage(items=[views.summary(r, user) for r in page.items],
+                               next_cursor=page.next_cursor)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.RequestOut)
+def file_request(body: schemas.FileRequestIn, session: SessionDep, user: UserDep,
+                 response: Response) -> schemas.RequestOut:
+    """File a draft from a template. Authorization: officer or supervisor."""
+    requested = _authority(session, body.requested_authority, "requested_authority")
+    request = filing.file_request(
+        session, user, kind=body.kind, requested_authority_id=requested.id,
+        legal_basis=body.legal_basis, title=body.title, language=body.language, data=body.data,
+    )
+    session.commit()
+    response.headers["Location"] = f"/requests/{request.id}"
+    _etag(response, request.version)
+    return views.full(session, request, user)
+
+
+@router.post("/incoming", status_code=status.HTTP_201_CREATED, response_model=schemas.RequestOut)
+def register_incoming(body: schemas.IncomingIn, session: SessionDep, user: UserDep,
+                      response: Response) -> schemas.RequestOut:
+    """Register a request received outside the system (paper, e-mail). Authorization: officer
+    or supervisor of the requested authority."""
+    requesting = _authority(session, body.requesting_authority, "requesting_authority")
+    request = filing.register_incoming(
+        session, user, kind=body.kind, requesting_authority_id=requesting.id,
+        counterpart_reference=body.counterpart_reference, legal_basis=body.legal_basis,
+        title=body.title, language=body.language, data=body.data,
+    )
+    session.commit()
+    response.headers["Location"] = f"/requests/{request.id}"
+    _etag(response, request.version)
+    return views.full(session, request, user)
+
+
+@router.get("/{request_id}", response_model=schemas.RequestOut | schemas.StatusOut)
+def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
+                response: Response) -> Any:
+    """The request; liaison, contact point and admin roles get the status projection.
+    Authorization: a user of either party."""
+    request = access.get_request(session, request_id, user)
+    _etag(response, request.version)
+    if not access.can_read_content(user):
+        return views.status(request)
+    audit.record(session, "request.read", actor=user, object_type="request",
+                 object_id=str(request.id))
+    out = views.full(session, request, user)
+    session.commit()
+    return out
+
+
+@router.patch("/{request_id}", response_model=schemas.RequestOut)
+def update_draft(request_id: uuid.UUID, body: schemas.UpdateDraftIn, session: SessionDep,
+                 user: UserDep, expected: IfMatchDep, response: Response) -> schemas.RequestOut:
+    """Replace the form of a draft. Send `If-Match: "<version>"`. Authorization: officer or
+    supervisor of the requesting authority."""
+    request = access.get_request(session, request_id, user)
+    filing.update_draft(session, request, user, data=body.data, expected_version=expected)
+    session.commit()
+    _etag(response, request.version)
+    return views.full(session, request, user)
+
+
+@router.post("/{request_id}/transitions", response_model=schemas.TransitionOut)
+def fire_event(request_id: uuid.UUID, body: schemas.TransitionIn, session: SessionDep,
+               user: UserDep, expected: IfMatchDep, response: Response) -> schemas.TransitionOut:
+    """Fire a workflow event (see `allowed_events`). Send `If-Match: "<version>"` to be sure
+    nobody changed the request since you read it. Authorization: the party and role the
+    workflow names for the event."""
+    request = access.get_request(session, request_id, user)
+    data = body.model_dump(exclude={"event"}, exclude_none=True)
+    result = lifecycle.transition(session, request, body.event, user, expected_version=expected,
+                                  **data)
+    session.commit()
+    _etag(response, result.version)
+    return schemas.TransitionOut(reference=request.reference, event=result.event,
+                                 from_state=result.from_state, to_state=result.to_state,
+                                 version=result.version,
+                                 allowed_events=lifecycle.allowed_events(request, user))
+
+
+@router.get("/{request_id}/history",
+            response_model=list[schemas.HistoryOut] | list[schemas.HistoryStatusOut])
+def history(request_id: uuid.UUID, session: SessionDep, user: UserDep) -> Any:
+    """Every state change, oldest first; actors and reasons for content roles only.
+    Authorization: a user of either party."""
+    request = access.get_request(session, request_id, user)
+    return [views.history(e, user) for e in lifecycle.history(session, request)]
+
+
+@router.get("/{request_id}/document", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
+def document(
+    request_id: uuid.UUID,
+    session: SessionDep,
+    user: UserDep,
+    format: Annotated[str, Query(pattern="^(html|md)$")] = "html",  # noqa: A002
+    language: Annotated[str | None, Query(description="Language of the text")] = None,
+) -> Response:
+    """The filled template as a document. Authorization: officer or supervisor of a party."""
+    request = access.get_request(session, request_id, user)
+    access.require_content(user)
+    text, lang = documents.render(session, request, language=language, fmt=format)
+    audit.record(session, "request.document", actor=user, object_type="request",
+                 object_id=str(request.id), detail={"language": lang, "format": format})
+    session.commit()
+    headers = {"Content-Language": lang}
+    if format == "md":
+        return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
+                                 headers=headers)
+    return HTMLResponse(text, headers=headers)
+
+
+@router.get("/{request_id}/translations", response_model=dict[str, dict[str, Any]])
+def list_translations(request_id: uuid.UUID, session: SessionDep,
+                      user: UserDep) -> dict[str, dict[str, Any]]:
+    """The free text in every language it exists in. Authorization: officer or supervisor of
+    a party."""
+    request = access.get_request(session, request_id, user)
+    access.require_content(user)
+    audit.record(session, "request.read_translations", actor=user, object_type="request",
+                 object_id=str(request.id))
+    texts = translations.texts(session, request)
+    session.commit()
+    return texts
+
+
+@router.put("/{request_id}/translations/{language}", status_code=status.HTTP_204_NO_CONTENT)
+def put_translation(request_id: uuid.UUID, language: str, body: schemas.TranslationIn,
+                    session: SessionDep, user: UserDep) -> Response:
+    """Store the translation of the free-text fields into `language`. Authorization: officer
+    or supervisor of the requesting authority, before transmission."""
+    request = access.get_request(session, request_id, user)
+    translations.put_translation(session, request, user, language=language, data=body.data)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _authority(session: SessionDep, code: str, field: str) -> Any:
+    try:
+        return directory.authority_by_code(session, code)
+    except NotFound:
+        raise InvalidInput(f"unknown authority '{code}'",
+                           [FieldProblem(field, "no authority with this code")]) from None

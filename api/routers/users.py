@@ -1,0 +1,44 @@
+"""User administration for my authority."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api import schemas, views
+from api.deps import SessionDep, UserDep
+from api.problems import PROBLEM_RESPONSES
+from mla import accounts
+
+router = APIRouter(prefix="/users", tags=["users"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=list[schemas.UserOut])
+def list_users(session: SessionDep, user: UserDep) -> list[schemas.UserOut]:
+    """Users of my authority. Authorization: admin."""
+    return [views.user_out(u) for u in accounts.list_users(session, user)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.UserOut)
+def create_user(body: schemas.UserIn, session: SessionDep, user: UserDep,
+                response: Response) -> schemas.UserOut:
+    """Add a user to my authority. Authorization: admin."""
+    created = accounts.create_user(session, user, **body.model_dump())
+    session.commit()
+    response.headers["Location"] = f"/users/{created.id}"
+    return views.user_out(created)
+
+
+@router.get("/{user_id}", response_model=schemas.UserOut)
+def get_user(user_id: int, session: SessionDep, user: UserDep) -> schemas.UserOut:
+    """One user of my authority. Authorization: admin."""
+    return views.user_out(accounts.get_user(session, user, user_id))
+
+
+@router.patch("/{user_id}", response_model=schemas.UserOut)
+def update_user(user_id: int, body: schemas.UserPatch, session: SessionDep,
+                user: UserDep) -> schemas.UserOut:
+    """Change role, name, e-mail, password; deactivate. Authorization: admin."""
+    target = accounts.get_user(session, user, user_id)
+    accounts.update_user(session, user, target, **body.model_dump(exclude_unset=True))
+    session.commit()
+    return views.user_out(target)

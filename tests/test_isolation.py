@@ -1,0 +1,65 @@
+"""No existence leak: every route that addresses an object by id answers 404 to a user of a
+third authority. The routes come from the OpenAPI document, so a new route is covered (or
+fails here until it gets a sample body) without anyone remembering to add it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.api_helpers import Api, api  # noqa: F401 - fixture
+
+# Path parameters that name reference data shared by every authority, not owned objects.
+PUBLIC_PARAMETERS = {"code", "kind", "name"}
+
+# A body that passes validation for each write route, so the 404 is about the object.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("patch", "/requests/{request_id}"): {"json": {"data": {}}},
+    ("post", "/requests/{request_id}/transitions"): {"json": {"event": "submit"}},
+    ("put", "/requests/{request_id}/translations/{language}"): {
+        "json": {"data": {"facts_summary": "x"}}},
+    ("post", "/requests/{request_id}/attachments"): {
+        "files": {"file": ("a.txt", b"hello", "text/plain")}},
+    ("patch", "/users/{user_id}"): {"json": {"full_name": "Someone Else"}},
+}
+
+
+def _objects(api: Api) -> dict[str, str]:
+    request = api.file()
+    attachment = api.call("fr.officer", "POST", f"/requests/{request['id']}/attachments",
+                          files={"file": ("a.txt", b"evidence", "text/plain")}).json()
+    return {"request_id": request["id"], "attachment_id": attachment["id"],
+            "user_id": str(api.world["fr.officer"].id), "language": "en"}
+
+
+def test_third_authority_gets_404_on_every_object_route(api: Api) -> None:
+    ids = _objects(api)
+    spec = api.client.get("/openapi.json").json()
+    checked = []
+    for path, operations in spec["paths"].items():
+        params = set(re.findall(r"{(\w+)}", path))
+        if not params or params & PUBLIC_PARAMETERS:
+            continue
+        for method in operations:
+            url = path.format(**{p: ids[p] for p in params})
+            kwargs = BODIES.get((method, path), {})
+            if method in ("post", "put", "patch"):
+                assert kwargs, f"add a sample body for {method.upper()} {path} to BODIES"
+            # The stranger holds every role: none of them may learn the object exists.
+            for role in ("officer", "supervisor", "admin", "liaison"):
+                response = api.call(f"us.{role}", method.upper(), url, **kwargs)
+                assert response.status_code == 404, (method, path, role, response.text)
+                assert response.json()["status"] == 404
+            checked.append(f"{method} {path}")
+    assert len(checked) >= 10, checked
+    # And the object is intact for its owners.
+    assert api.call("fr.officer", "GET", f"/requests/{ids['request_id']}").json()[
+        "state"] == "draft"
+
+
+def test_unknown_ids_and_foreign_ids_answer_the_same(api: Api) -> None:
+    ids = _objects(api)
+    foreign = api.call("us.officer", "GET", f"/requests/{ids['request_id']}")
+    missing = api.call("us.officer", "GET", "/requests/00000000-0000-0000-0000-000000000000")
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json()["title"] == missing.json()["title"]
