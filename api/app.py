@@ -8,7 +8,16 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api import problems
-from api.routers import attachments, audit, auth, catalog, directory, requests, users
+from api.routers import (
+    attachments,
+    audit,
+    auth,
+    catalog,
+    deadlines,
+    directory,
+    requests,
+    users,
+)
 from mla import config, db, templates
 
 DESCRIPTION = """\
@@ -32,7 +41,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = db.session_factory(engine)
     problems.install(app)
-    for module in (auth, directory, requests, attachments, users, audit, catalog):
+    for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog):
         app.include_router(module.router)
 
     @app.get("/health", tags=["operations"])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy.orm import Session
 
 from api import schemas
 from mla import access, lifecycle, translations
-from mla.models import Authority, HistoryEvent, Request, User
+from mla.clock import utcnow
+from mla.deadline_rules import rules
+from mla.models import Authority, Deadline, HistoryEvent, Request, User
 
 
 def authority_ref(authority: Authority) -> schemas.AuthorityRef:
@@ -56,3 +61,25 @@ def user_out(user: User) -> schemas.UserOut:
     return schemas.UserOut(id=user.id, username=user.username, full_name=user.full_name,
                            email=user.email, role=user.role, active=user.active,
                            authority=user.authority.code)
+
+
+def deadline(d: Deadline, now: datetime | None = None) -> schemas.DeadlineOut:
+    now = now or utcnow()
+    rule = rules().rules[d.rule_id]
+    acting = d.request.requested_authority if rule.acts == "requested" else \
+        d.request.requesting_authority
+    if d.closed_at is not None:
+        state = "closed"
+    elif d.suspended_at is not None:
+        state = "suspended"
+    else:
+        state = "overdue" if d.due_at <= now else "running"
+    local = d.due_at.astimezone(ZoneInfo(acting.timezone))
+    return schemas.DeadlineOut(
+        id=d.id, request_id=d.request_id, reference=d.request.reference, rule=d.rule_id,
+        timer=d.timer, citation=rule.citation, acting_authority=acting.code,
+        opened_at=d.opened_at, due_at=d.due_at,
+        due_local=f"{local.isoformat(timespec='minutes')} {acting.timezone}", status=state,
+        closed_at=d.closed_at, extended_days=d.extended_days,
+        extension_reason=d.extension_reason,
+    )

@@ -31,14 +31,14 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCHEMA = "mla_bench"
 
 
-def prepare(url: str) -> str:
+def prepare(url: str, schema: str = SCHEMA) -> str:
     """A fresh private schema, migrated; returns the URL that uses it."""
     admin = db.make_engine(url)
     with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     admin.dispose()
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={SCHEMA}"})
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     scoped_url = scoped.render_as_string(hide_password=False)
     db.upgrade(scoped_url)
     return scoped_url

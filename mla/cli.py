@@ -89,6 +89,55 @@ def serve(host: str, port: int, workers: int) -> None:
                 log_level="info")
 
 
+@main.command()
+@click.option("--database", envvar="MLA_DATABASE_URL", default=config.DEFAULT_DATABASE_URL,
+              show_default=True, help="Database URL (or MLA_DATABASE_URL).")
+@click.option("--batch", default=500, show_default=True, help="Steps claimed per transaction.")
+@click.option("--poll", default=5.0, show_default=True,
+              help="Longest sleep in seconds when nothing is due.")
+@click.option("--once", is_flag=True, help="Escalate what is due now, then exit.")
+def worker(database: str, batch: int, poll: float, once: bool) -> None:
+    """Escalate due deadline steps into alerts (any number of workers may run)."""
+    import logging
+    import threading
+
+    from mla import worker as worker_module
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    engine = db.make_engine(database)
+    stop = threading.Event()
+    worker_module.install_signal_handlers(stop)
+    total = worker_module.run(engine, batch=batch, poll=poll, stop=stop, once=once)
+    click.echo(f"worker stopped; {total} alerts written")
+
+
+@main.group(name="deadlines")
+def deadlines_group() -> None:
+    """Legal time limits."""
+
+
+@deadlines_group.command(name="list")
+@click.option("--database", envvar="MLA_DATABASE_URL", default=config.DEFAULT_DATABASE_URL,
+              show_default=True)
+@click.option("--user", "username", required=True, help="See what this user's authority sees.")
+@click.option("--overdue", is_flag=True)
+def deadlines_list(database: str, username: str, overdue: bool) -> None:
+    """Running deadlines of USER's authority, soonest first."""
+    from mla import deadlines, directory
+    from mla.errors import NotFound
+
+    engine = db.make_engine(database)
+    with db.session_factory(engine)() as s:
+        try:
+            user = directory.user_by_username(s, username)
+        except NotFound as exc:
+            raise click.ClickException(exc.detail) from None
+        rows = [(d.request.reference, d.rule_id, d.due_at.strftime("%Y-%m-%d %H:%M UTC"),
+                 "suspended" if d.suspended_at else "") for d in
+                deadlines.for_authority(s, user, overdue=overdue)]
+    click.echo(table(["request", "rule", "due", ""], rows))
+
+
 @main.group(name="workflows")
 def workflows_group() -> None:
     """Request lifecycles."""

@@ -169,3 +169,7 @@ def history(session: Session, request: Request) -> list[HistoryEvent]:
             .order_by(HistoryEvent.id)
         )
     )
+
+
+# Deadlines open and close inside every transition; importing the module registers its hook.
+from mla import deadlines as _deadlines  # noqa: E402, F401

@@ -21,6 +21,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/requests/{request_id}/attachments"): {
         "files": {"file": ("a.txt", b"hello", "text/plain")}},
     ("patch", "/users/{user_id}"): {"json": {"full_name": "Someone Else"}},
+    ("post", "/deadlines/{deadline_id}/extensions"): {"json": {"days": 1, "reason": "r"}},
 }
 
 

@@ -43,10 +43,11 @@ DEFINITION = WorkflowDef(
         T("transmit", ("approved",), "formal_request_received", "requesting", kinds=FORMAL,
           guards=("template_complete", "text_in_accepted_language"),
           label="Transmit extradition request"),
+        # The 18/40-day clocks run from the arrest itself (ECE art. 16(4)).
         T("arrest", ("provisional_arrest_requested",), "person_arrested", "requested",
-          label="Record arrest"),
+          opens=("formal_request",), label="Record arrest"),
         T("notify_arrest", ("person_arrested",), "formal_request_due", "requested",
-          opens=("formal_request",), label="Notify arrest; formal request now due"),
+          label="Notify arrest; formal request now due"),
         T("receive_formal_request", ("formal_request_due",), "formal_request_received",
           "requested", closes=("formal_request",), label="Record formal request received"),
         T("refer_to_court", ("formal_request_received",), "judicial_phase", "requested",

@@ -16,7 +16,7 @@ DEFINITION = WorkflowDef(
                  suspends_clocks=True),
         StateDef("accepted", "Accepted for execution"),
         StateDef("in_execution", "In execution"),
-        StateDef("postponed", "Postponed", resumable=True),
+        StateDef("postponed", "Postponed", resumable=True, suspends_clocks=True),
         StateDef("executed", "Executed"),
         StateDef("results_sent", "Results sent"),
         StateDef("closed", "Closed", final=True),

@@ -59,7 +59,8 @@ class Validator:
                 self.rule(rule, value, path)
 
     def value(self, spec: Field, value: Any, path: str) -> None:
-        if is_empty(value):
+        # An empty object is still looked into, so the user learns which parts it needs.
+        if is_empty(value) and not (spec.type == "object" and value == {}):
             if self.complete and spec.required:
                 self.add(path, f"is required ({label(spec.label, 'en') or spec.name})")
             return

@@ -1,0 +1,44 @@
+"""Deadlines of my authority's requests, and their extension."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api import schemas, views
+from api.deps import SessionDep, UserDep
+from api.problems import PROBLEM_RESPONSES
+from mla import access, deadlines
+
+router = APIRouter(tags=["deadlines"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/deadlines", response_model=list[schemas.DeadlineOut])
+def upcoming(session: SessionDep, user: UserDep,
+             overdue: Annotated[bool, Query(description="Only those past due")] = False,
+             limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[schemas.DeadlineOut]:
+    """Running deadlines on requests my authority is a party to, soonest first.
+    Authorization: any role (deadlines are part of the status view)."""
+    return [views.deadline(d) for d in
+            deadlines.for_authority(session, user, overdue=overdue, limit=limit)]
+
+
+@router.get("/requests/{request_id}/deadlines", response_model=list[schemas.DeadlineOut])
+def of_request(request_id: uuid.UUID, session: SessionDep,
+               user: UserDep) -> list[schemas.DeadlineOut]:
+    """Every deadline of the request, closed ones too. Authorization: a user of either party."""
+    request = access.get_request(session, request_id, user)
+    return [views.deadline(d) for d in deadlines.for_request(session, request)]
+
+
+@router.post("/deadlines/{deadline_id}/extensions", response_model=schemas.DeadlineOut)
+def extend(deadline_id: int, body: schemas.ExtendIn, session: SessionDep,
+           user: UserDep) -> schemas.DeadlineOut:
+    """Extend as far as the rule allows (e.g. EAW art. 17(4): 30 days), reason recorded.
+    Authorization: supervisor of the authority whose clock it is."""
+    deadline = deadlines.get(session, deadline_id, user)
+    deadlines.extend(session, deadline, user, days=body.days, reason=body.reason)
+    session.commit()
+    return views.deadline(deadline)

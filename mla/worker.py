@@ -1,0 +1,118 @@
+"""`mla worker`: turns due escalation steps into alerts.
+
+Each batch is one transaction: claim due steps (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+any number of workers share the work), write their alerts, mark them done, commit. A worker
+killed at any line loses its uncommitted batch as a whole and the steps are claimed again;
+alerts are unique per (step, role), so nothing is produced twice either.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from mla import db
+from mla.clock import utcnow
+from mla.deadline_rules import rules
+from mla.models import Alert, Deadline, DeadlineStep, Request
+
+log = logging.getLogger("mla.worker")
+
+# Called in the batch's transaction for each alert (e.g. the pager for urgent steps).
+AlertHook = Callable[[Session, Alert], None]
+alert_hooks: list[AlertHook] = []
+
+
+@dataclass
+class BatchResult:
+    steps: int
+    alerts: int
+
+
+def _message(step: str, deadline: Deadline, request: Request) -> str:
+    rule = rules().rules[deadline.rule_id]
+    due = deadline.due_at.strftime("%Y-%m-%d %H:%M UTC")
+    what = {"reminder_50": "half of the time has passed", "reminder_80": "80% of the time has "
+            "passed", "due": "due now", "overdue": "OVERDUE"}.get(step, step)
+    return f"{request.reference} [{rule.id}] {what}; due {due}. {rule.citation}"
+
+
+def run_batch(session: Session, *, now: datetime | None = None, limit: int = 500) -> BatchResult:
+    """Claims up to `limit` due steps and writes their alerts, in the session's transaction.
+    The caller commits."""
+    now = now or utcnow()
+    claimed = list(session.scalars(
+        select(DeadlineStep)
+        .where(DeadlineStep.done_at.is_(None), DeadlineStep.due_at <= now)
+        .order_by(DeadlineStep.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ))
+    if not claimed:
+        return BatchResult(0, 0)
+    deadlines = {d.id: d for d in session.scalars(
+        select(Deadline).where(Deadline.id.in_({s.deadline_id for s in claimed})))}
+    requests = {r.id: r for r in session.scalars(
+        select(Request).where(Request.id.in_({d.request_id for d in deadlines.values()})))}
+    ladder = {step.step: step for step in rules().ladder}
+    alerts = 0
+    for step in claimed:
+        deadline = deadlines[step.deadline_id]
+        request = requests[deadline.request_id]
+        spec = ladder[step.step]
+        roles = spec.notify + (spec.urgent_notify if request.urgent else ())
+        for role in dict.fromkeys(roles):
+            alert = Alert(request_id=request.id, authority_id=deadline.acting_authority_id,
+                          role=role, source="deadline", deadline_step_id=step.id,
+                          step=step.step, message=_message(step.step, deadline, request),
+                          created_at=now)
+            session.add(alert)
+            alerts += 1
+            for hook in alert_hooks:
+                hook(session, alert)
+        step.done_at = now
+    session.flush()
+    return BatchResult(len(claimed), alerts)
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(DeadlineStep.due_at))
+                          .where(DeadlineStep.done_at.is_(None)))
+
+
+def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
+        stop: threading.Event | None = None, once: bool = False,
+        clock: Callable[[], datetime] = utcnow) -> int:
+    """Loops until `stop` is set (SIGTERM/SIGINT set it). Returns the number of alerts."""
+    stop = stop or threading.Event()
+    sessions = db.session_factory(engine)
+    total = 0
+    while not stop.is_set():
+        with sessions() as session, session.begin():
+            result = run_batch(session, now=clock(), limit=batch)
+        total += result.alerts
+        if result.steps:
+            log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
+        if result.steps == batch:
+            continue  # more are due right now
+        if once:
+            break
+        with sessions() as session:
+            upcoming = next_due(session)
+        wait = poll
+        if upcoming is not None:
+            wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
+        stop.wait(wait)
+    return total
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
