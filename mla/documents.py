@@ -34,6 +34,7 @@ def render(session: Session, request: Request, *, language: str | None = None,
                                    f"({request.requested_authority.code})",
             "legal_basis": request.legal_basis,
             "date": request.created_at.date().isoformat(),
+            "language_of_text": language,
         },
     )
     return document, language

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.orm import Session
 
-from mla import db, directory
-from mla.models import Authority, Base, User
+from mla import audit, db, directory
+from mla.models import AuditHead, Authority, Base, User
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("MLA_TEST_POSTGRES_URL", DEFAULT_PG)
@@ -76,8 +76,14 @@ def _wipe(engine: Engine) -> None:
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # The append-only triggers are lifted just for the wipe.
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
             for table in tables:
                 conn.execute(table.delete())
+            for statement in audit.SQLITE_TRIGGERS:
+                conn.execute(text(statement))
+        conn.execute(insert(AuditHead).values(id=1, last_id=0, last_hash=audit.GENESIS))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -42,9 +42,9 @@ def utc(text: str) -> datetime:
     # Kenya: Madaraka Day, Monday 1 June 2026.
     ("2026-05-28T08:00:00Z", {"working_days": 3}, "Africa/Nairobi", "KE",
      "2026-06-03T21:00:00Z"),
-    # An instant late on the 20th in UTC is already the 21st in Paris.
+    # Late on the 20th in UTC is already the 21st in Paris: the one day is the 22nd.
     ("2026-03-20T23:30:00Z", {"calendar_days": 1}, "Europe/Paris", "FR",
-     "2026-03-21T23:00:00Z"),
+     "2026-03-22T23:00:00Z"),
 ])
 def test_period_ends_at_the_expected_instant(start: str, period: dict[str, int], tz: str,
                                              country: str, expected: str) -> None:

@@ -29,8 +29,13 @@ def _objects(api: Api) -> dict[str, str]:
     request = api.file()
     attachment = api.call("fr.officer", "POST", f"/requests/{request['id']}/attachments",
                           files={"file": ("a.txt", b"evidence", "text/plain")}).json()
+    incoming = api.call("ke.officer", "POST", "/requests/incoming", json={
+        "kind": "mla.evidence", "requesting_authority": "FR-MJ", "counterpart_reference": "X-1",
+        "legal_basis": "eio_2014_41", "title": "EIO", "language": "en", "data": {}}).json()
+    deadline = api.call("ke.officer", "GET", f"/requests/{incoming['id']}/deadlines").json()[0]
     return {"request_id": request["id"], "attachment_id": attachment["id"],
-            "user_id": str(api.world["fr.officer"].id), "language": "en"}
+            "user_id": str(api.world["fr.officer"].id), "language": "en",
+            "deadline_id": str(deadline["id"])}
 
 
 def test_third_authority_gets_404_on_every_object_route(api: Api) -> None:

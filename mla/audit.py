@@ -1,0 +1,145 @@
+"""The audit trail: an append-only, hash-chained table written in the same transaction as the
+change (or content read) it records.
+
+`record()` queues an entry on the session; just before the session commits, the queue is
+written under a lock on the chain's head row, so entries from concurrent transactions form
+one chain. Each row's hash covers the previous row's hash and the row's own content; the
+database refuses UPDATE and DELETE on the table (triggers of migration 0002).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
+
+from mla.clock import utcnow
+from mla.models import AuditEvent, AuditHead, User
+
+GENESIS = "0" * 64
+_QUEUE = "mla.audit.pending"
+
+# The same as migration 0002 creates; tests lift and restore them around a wipe.
+SQLITE_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events "
+    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+)
+
+
+def record(session: Session, action: str, *, actor: User | None = None, object_type: str,
+           object_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    session.info.setdefault(_QUEUE, []).append({
+        "at": utcnow(),
+        "actor_id": actor.id if actor else None,
+        "authority_id": actor.authority_id if actor else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": json.loads(json.dumps(detail, default=str)) if detail is not None else None,
+    })
+
+
+def canonical(row: dict[str, Any]) -> str:
+    fields = {
+        "id": row["id"],
+        "at": row["at"].astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_id": row["actor_id"],
+        "authority_id": row["authority_id"],
+        "action": row["action"],
+        "object_type": row["object_type"],
+        "object_id": row["object_id"],
+        "detail": row["detail"],
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending = session.info.pop(_QUEUE, None)
+    if not pending:
+        return
+    session.flush()
+    head = session.execute(
+        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
+        .with_for_update()
+    ).one()
+    last_id, last_hash = head.last_id or 0, head.last_hash
+    rows = []
+    for entry in pending:
+        last_id += 1
+        row = {"id": last_id, **entry}
+        row["prev_hash"] = last_hash
+        row["hash"] = last_hash = chain_hash(last_hash, row)
+        rows.append(row)
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1)
+                    .values(last_id=last_id, last_hash=last_hash))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_QUEUE, None)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    reason: str | None = None
+
+
+def verify(session: Session) -> VerifyResult:
+    """Recomputes the chain from the first row; names the first row that does not fit."""
+    prev_hash = GENESIS
+    expected_id = 1
+    checked = 0
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.id)
+                           .execution_options(yield_per=2000)).scalars()
+    for ev in rows:
+        if ev.id != expected_id:
+            return VerifyResult(False, checked, expected_id,
+                                f"row {expected_id}: missing (next row is {ev.id})")
+        if ev.prev_hash != prev_hash:
+            return VerifyResult(False, checked, ev.id,
+                                f"row {ev.id}: does not link to the row before it")
+        content = {"id": ev.id, "at": ev.at, "actor_id": ev.actor_id,
+                   "authority_id": ev.authority_id, "action": ev.action,
+                   "object_type": ev.object_type, "object_id": ev.object_id,
+                   "detail": ev.detail}
+        if chain_hash(prev_hash, content) != ev.hash:
+            return VerifyResult(False, checked, ev.id,
+                                f"row {ev.id}: hash does not match its content")
+        prev_hash = ev.hash
+        expected_id += 1
+        checked += 1
+    head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
+                           .where(AuditHead.id == 1)).one()
+    if (head.last_id or 0) != checked or head.last_hash != prev_hash:
+        missing = checked + 1
+        return VerifyResult(False, checked, missing,
+                            f"row {missing}: the chain head records rows that are missing")
+    return VerifyResult(True, checked)
+
+
+def events(session: Session, *, authority_id: int | None = None, after_id: int | None = None,
+           limit: int = 100) -> list[AuditEvent]:
+    """In id order (oldest first); page with `after_id`."""
+    query = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
+    if authority_id is not None:
+        query = query.where(AuditEvent.authority_id == authority_id)
+    if after_id is not None:
+        query = query.where(AuditEvent.id > after_id)
+    return list(session.scalars(query))
+
