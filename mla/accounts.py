@@ -52,7 +52,8 @@ def update_user(session: Session, admin: User, user: User, *, full_name: str | N
     changes: dict[str, object] = {}
     if role is not None:
         if role not in ROLES:
-            raise InvalidInput("unknown role", [FieldProblem("role", f"one of: {', '.join(ROLES)}")])
+            raise InvalidInput("unknown role",
+                               [FieldProblem("role", f"one of: {', '.join(ROLES)}")])
         if user.id == admin.id and role != "admin":
             raise InvalidInput("admins cannot demote themselves",
                                [FieldProblem("role", "ask another admin")])

@@ -33,8 +33,8 @@ def demo(database: str) -> None:
     """Seed two authorities, file two requests, drive them, print state and history."""
     from sqlalchemy import select
 
+    from mla import deadline_rules, deadlines, lifecycle, templates
     from mla import demo as demo_module
-    from mla import lifecycle, templates
     from mla.models import Request
 
     templates.load_all()
@@ -59,7 +59,17 @@ def demo(database: str) -> None:
                   e.event, e.from_state or "", e.to_state)
                  for e in lifecycle.history(session, r)],
             ))
+        click.echo("\nDeadlines (legal time limits now running)")
+        click.echo(table(
+            ["request", "rule", "due (UTC)", "citation"],
+            [(d.request.reference, d.rule_id, d.due_at.strftime("%Y-%m-%d %H:%M"),
+              deadline_rules.rules().rules[d.rule_id].citation[:70])
+             for r in requests for d in deadlines.for_request(session, r)
+             if d.closed_at is None],
+        ))
     engine.dispose()
+    click.echo(f"\nDemo users log in with the password '{demo_module.DEMO_PASSWORD}' "
+               "(try: mla serve, then http://127.0.0.1:8000/docs).")
 
 
 @main.group(name="db")

@@ -126,7 +126,8 @@ def load(path: Path | None = None) -> Rules:
         ladder.append(LadderStep(
             step=step["step"], at=step.get("at"),
             after_due=timedelta(**after) if after else None,
-            notify=tuple(step.get("notify", [])), urgent_notify=tuple(step.get("urgent_notify", [])),
+            notify=tuple(step.get("notify", [])),
+            urgent_notify=tuple(step.get("urgent_notify", [])),
         ))
     return Rules(rules, tuple(ladder))
 

@@ -4,12 +4,14 @@ few steps each, so a newcomer sees the engine work end to end on an embedded dat
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mla import directory, filing, lifecycle, templates, translations
+from mla import directory, filing, lifecycle, security, templates, translations
+from mla.clock import utcnow
 from mla.db import unit_of_work
 from mla.errors import DomainError
 from mla.models import Authority, Request, User
@@ -27,7 +29,10 @@ USERS = [
     ("KE-ODPP", "ke.officer", "Wanjiru Kamau", "officer"),
     ("KE-ODPP", "ke.supervisor", "Otieno Odhiambo", "supervisor"),
     ("KE-ODPP", "ke.contact", "Achieng Njoroge", "contact_point"),
+    ("FR-MJ", "fr.admin", "Paul Lefèvre", "admin"),
 ]
+# Every demo user logs in with this (e.g. to `mla serve`); never used outside the demo.
+DEMO_PASSWORD = "mla-demo-password"
 
 
 def seed(session: Session) -> None:
@@ -37,8 +42,9 @@ def seed(session: Session) -> None:
             directory.add_authority(session, **spec)
     for code, username, full_name, role in USERS:
         if session.scalar(select(User).where(User.username == username)) is None:
-            directory.add_user(session, directory.authority_by_code(session, code),
-                               username=username, full_name=full_name, role=role)
+            user = directory.add_user(session, directory.authority_by_code(session, code),
+                                      username=username, full_name=full_name, role=role)
+            security.set_password(session, user, DEMO_PASSWORD)
 
 
 Step = tuple[str, str, dict[str, Any]]
@@ -54,7 +60,9 @@ def run(engine: Engine, echo: Callable[[str], None]) -> list[Any]:
         mla_request = filing.file_request(
             s, officer, kind="mla.evidence", requested_authority_id=ke.id,
             legal_basis="untoc", language="fr", title="Relevés bancaires - affaire Kestrel",
-            data=templates.example("mla.evidence"),
+            data=templates.example("mla.evidence") | {
+                # The date the requesting side suggests (UNTOC art. 18(24)), weeks ahead.
+                "desired_deadline": (utcnow() + timedelta(days=45)).date().isoformat()},
         )
         arrest = filing.file_request(
             s, officer, kind="extradition.provisional_arrest", requested_authority_id=ke.id,

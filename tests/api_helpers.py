@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from mla import security, templates
-from tests.conftest import World
+
+if TYPE_CHECKING:
+    from tests.conftest import World
 
 
 @dataclass
@@ -45,10 +44,3 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
-
-@pytest.fixture
-def api(db_url: str, session: Session, world: World) -> Iterator[Api]:
-    app = create_app(db_url)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(app, client, world, session)
-    app.state.engine.dispose()

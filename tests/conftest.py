@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mla import audit, db, directory
 from mla.models import AuditHead, Authority, Base, User
+from tests.api_helpers import Api
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("MLA_TEST_POSTGRES_URL", DEFAULT_PG)
@@ -148,3 +149,16 @@ def build_world(session: Session) -> World:
 @pytest.fixture
 def world(session: Session) -> World:
     return build_world(session)
+
+
+@pytest.fixture
+def api(db_url: str, session: Session, world: World) -> Iterator[Api]:
+    """The HTTP API on the test database, with real tokens for every user of the world."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(db_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(app, client, world, session)
+    app.state.engine.dispose()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mla import audit, security
-from tests.api_helpers import Api, api  # noqa: F401 - fixture
+from tests.api_helpers import Api
 
 PROBLEM = "application/problem+json"
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from mla import calendar, deadlines, directory, filing, lifecycle, templates, worker
 from mla.clock import frozen
 from mla.deadline_rules import rules
-from mla.errors import Forbidden, InvalidInput
+from mla.errors import Forbidden, GuardRejected, InvalidInput
 from mla.models import Alert, Deadline, DeadlineStep, HistoryEvent, Request
 from tests.conftest import World
 
@@ -302,7 +302,7 @@ def test_deadline_rows_survive_only_with_their_transition(session: Session,
                      utc("2026-01-05T10:00:00Z"))
     for user, event in SEND:
         _fire(session, world, request, user, event, utc("2026-01-05T10:00:00Z"))
-    with pytest.raises(Exception):
+    with pytest.raises(GuardRejected):
         lifecycle.transition(session, request, "transmit", world["fr.officer"])
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Deadline)) == 0

@@ -7,12 +7,12 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api_helpers import Api, api  # noqa: F401 - fixture
+from tests.api_helpers import Api
 
 EXAMPLES_PER_OPERATION = 12
 
 
-def test_no_server_error_on_any_operation(api: Api) -> None:  # noqa: F811
+def test_no_server_error_on_any_operation(api: Api) -> None:
     api.file()  # some rows, so that generated input sometimes meets real data
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
     headers = api.headers("fr.officer")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.api_helpers import Api, api  # noqa: F401 - fixture
+from tests.api_helpers import Api
 
 # Path parameters that name reference data shared by every authority, not owned objects.
 PUBLIC_PARAMETERS = {"code", "kind", "name"}

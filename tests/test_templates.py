@@ -243,7 +243,7 @@ def test_template_covers_the_universal_minimum(kind: str) -> None:
         assert not set(expected) - names, f"{kind} v{version} lacks {set(expected) - names}"
         offences = next(f for f in tv.fields if f.name == "offences")
         assert offences.item is not None
-        assert OFFENCE_PARTS <= {f.name for f in offences.item.fields}
+        assert {f.name for f in offences.item.fields} >= OFFENCE_PARTS
         facts = next((f for f in tv.fields if f.name == "facts_summary"), None)
         if kind == "mla.service":
             assert facts is None or not facts.required
@@ -351,7 +351,7 @@ def test_invalid_example_is_a_start_up_error(template_copy: Path) -> None:
     path = template_copy / "mla.service.yaml"
     text = path.read_text("utf-8").replace("    example:", "    example:\n      bogus: 1", 1)
     path.write_text(text, "utf-8")
-    with pytest.raises(TemplateError, match="example of version .* bogus"):
+    with pytest.raises(TemplateError, match=r"example of version .* bogus"):
         templates.load_all(template_copy)
     templates.load_all()
 

@@ -133,7 +133,7 @@ def document(
     request_id: uuid.UUID,
     session: SessionDep,
     user: UserDep,
-    format: Annotated[str, Query(pattern="^(html|md)$")] = "html",  # noqa: A002
+    format: Annotated[str, Query(pattern="^(html|md)$")] = "html",
     language: Annotated[str | None, Query(description="Language of the text")] = None,
 ) -> Response:
     """The filled template as a document. Authorization: officer or supervisor of a party."""

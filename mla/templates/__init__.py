@@ -14,15 +14,31 @@ from typing import Any
 from mla import kinds as kinds_module
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.templates import document, jsonschema
+from mla.templates.document import FORMATS, label_language
 from mla.templates.loader import TemplateError, load_library, load_template, load_ui
 from mla.templates.model import UN_LANGUAGES, Field, Labels, Template, TemplateVersion
-from mla.templates.document import FORMATS, label_language
 from mla.templates.validate import check
 
 __all__ = [
-    "FORMATS", "UN_LANGUAGES", "Field", "Template", "TemplateError", "TemplateVersion",
-    "directory", "example", "get", "json_schema", "kinds", "label_language", "latest_version",
-    "load_all", "render", "versions", "translatable_paths", "validate", "validate_translation",
+    "FORMATS",
+    "UN_LANGUAGES",
+    "Field",
+    "Template",
+    "TemplateError",
+    "TemplateVersion",
+    "directory",
+    "example",
+    "get",
+    "json_schema",
+    "kinds",
+    "label_language",
+    "latest_version",
+    "load_all",
+    "render",
+    "translatable_paths",
+    "validate",
+    "validate_translation",
+    "versions",
 ]
 
 
