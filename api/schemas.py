@@ -188,7 +188,6 @@ class AuditEventOut(BaseModel):
     object_type: str
     object_id: str | None
     detail: dict[str, Any] | None
-    prev_hash: str
     hash: str
 
 

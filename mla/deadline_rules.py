@@ -50,10 +50,14 @@ class LadderStep:
     urgent_notify: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rules:
     rules: dict[str, Rule]
     ladder: tuple[LadderStep, ...]
+
+    def timers(self, kind: str, legal_basis: str) -> frozenset[str]:
+        """Timers that mean a deadline for this kind under this basis."""
+        return _timers_with_rules(self, kind, legal_basis)
 
     def for_timer(self, timer: str, kind: str, legal_basis: str) -> list[Rule]:
         """Rules of the legal basis; the fallback rules only when the basis has none."""
@@ -61,6 +65,11 @@ class Rules:
                     and r.applies(kind, legal_basis)]
         specific = [r for r in matching if not r.fallback]
         return specific or matching
+
+
+@cache
+def _timers_with_rules(table: Rules, kind: str, legal_basis: str) -> frozenset[str]:
+    return frozenset(r.timer for r in table.rules.values() if r.applies(kind, legal_basis))
 
 
 def _timers() -> set[str]:

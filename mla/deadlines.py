@@ -86,15 +86,19 @@ def _open(session: Session, request: Request) -> list[Deadline]:
 
 
 def on_transition(session: Session, request: Request, result: lifecycle.TransitionResult) -> None:
+    wf = workflows.get(request.workflow)
+    was = wf.states[result.from_state].suspends_clocks if result.from_state else False
+    now_suspended = wf.states[result.to_state].suspends_clocks
+    timers = rules().timers(request.kind, request.legal_basis)
+    if not ((timers & set(result.opens)) or (timers & set(result.closes))
+            or was != now_suspended):
+        return  # most steps touch no clock of this kind and basis: no query
     now = utcnow()
-    current = _open(session, request)
+    current = _open(session, request) if result.from_state else []
     closing = [d for d in current if d.timer in result.closes]
     for d in closing:
         d.closed_at = now
     _drop_pending(session, [d.id for d in closing])
-    wf = workflows.get(request.workflow)
-    was = wf.states[result.from_state].suspends_clocks if result.from_state else False
-    now_suspended = wf.states[result.to_state].suspends_clocks
     still_open = [d for d in current if d.closed_at is None]
     if now_suspended and not was:
         suspending = [d for d in still_open if d.suspended_at is None

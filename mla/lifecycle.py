@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Uuid, bindparam, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.attributes import set_committed_value
 
 import workflows
 from mla import audit
 from mla.clock import utcnow
 from mla.errors import Conflict, Forbidden, NotFound
-from mla.models import HistoryEvent, Request, User
+from mla.models import HistoryEvent, Request, User, UTCDateTime
 from workflows.base import Context, Step
 
 
@@ -109,35 +110,30 @@ def transition(
                       session=session)
     fired = wf.fire(request, event, context)
 
+    resume_state = request.resume_state
     if wf.states[fired.dest].resumable and fired.source != fired.dest:
-        request.resume_state = fired.source
+        resume_state = fired.source
     elif wf.states[fired.source].resumable:
-        request.resume_state = None
+        resume_state = None
     now = utcnow()
-    request.updated_at = now
     extra = {k: v for k, v in data.items() if k != "reason"}
-    session.add(
-        HistoryEvent(
-            request_id=request.id,
-            at=now,
-            actor_id=actor.id if actor else None,
-            event=event,
-            from_state=from_state,
-            to_state=fired.dest,
-            reason=data.get("reason"),
-            data=extra or None,
-        )
-    )
-    try:
-        session.flush()
-    except StaleDataError:
+    with session.no_autoflush:
+        version = _write(session, request, now=now, state=fired.dest,
+                         resume_state=resume_state,
+                         history={"actor_id": actor.id if actor else None, "event": event,
+                                  "from_state": from_state, "to_state": fired.dest,
+                                  "reason": data.get("reason"), "data": extra or None})
+    if version is None:
         session.rollback()
         current = session.scalar(select(Request.version).where(Request.id == request.id))
         raise Conflict(
             f"request {request.reference} was changed by someone else while you worked on it; "
             f"reload it (now at version {current}) and try again",
             current_version=current,
-        ) from None
+        )
+    for key, value in (("state", fired.dest), ("resume_state", resume_state),
+                       ("updated_at", now), ("version", version)):
+        set_committed_value(request, key, value)
 
     audit.record(session, "request.transition", actor=actor, object_type="request",
                  object_id=str(request.id),
@@ -154,6 +150,40 @@ def transition(
     )
     run_hooks(session, request, result)
     return result
+
+
+# The hottest path of the engine, as plain SQL compiled once: building ORM or Core statement
+# objects per transition costs more than the round trips themselves.
+_BUMP = """UPDATE requests SET state = :state, resume_state = :resume_state,
+    updated_at = :now, version = version + 1
+    WHERE id = :id AND version = :version RETURNING version"""
+_BINDS = (bindparam("id", type_=Uuid()), bindparam("now", type_=UTCDateTime()),
+          bindparam("data", type_=JSON()))
+# PostgreSQL: the state change and its history event in one statement; no row changed (a
+# concurrent writer won) means nothing inserted and no version returned.
+_WRITE_PG = text(f"""WITH changed AS ({_BUMP})
+    INSERT INTO history_events (request_id, at, actor_id, event, from_state, to_state,
+                                reason, data)
+    SELECT :id, :now, :actor_id, :event, :from_state, :to_state, :reason, CAST(:data AS json)
+    FROM changed RETURNING (SELECT version FROM changed)""").bindparams(*_BINDS)
+_BUMP_SQLITE = text(_BUMP).bindparams(*_BINDS[:2])
+_HISTORY_SQLITE = text("""INSERT INTO history_events (request_id, at, actor_id, event,
+    from_state, to_state, reason, data) VALUES (:id, :now, :actor_id, :event, :from_state,
+    :to_state, :reason, :data)""").bindparams(*_BINDS)
+
+
+def _write(session: Session, request: Request, *, now: datetime, state: str,
+           resume_state: str | None, history: dict[str, Any]) -> int | None:
+    """The state change and its history event, guarded by the version the request was read
+    at; the new version, or None when someone else changed the request first."""
+    params = {"id": request.id, "version": request.version, "state": state,
+              "resume_state": resume_state, "now": now, **history}
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_WRITE_PG, params).scalar()
+    version = session.execute(_BUMP_SQLITE, params).scalar()
+    if version is not None:
+        session.execute(_HISTORY_SQLITE, params)
+    return version
 
 
 def run_hooks(session: Session, request: Request, result: TransitionResult) -> None:

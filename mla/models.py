@@ -231,7 +231,7 @@ class Deadline(Base):
     extended_days: Mapped[int] = mapped_column(Integer, default=0)
     extension_reason: Mapped[str | None] = mapped_column(Text)
 
-    request: Mapped[Request] = relationship(lazy="joined")
+    request: Mapped[Request] = relationship()
 
 
 class DeadlineStep(Base):
@@ -320,7 +320,7 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    # sha256(previous row's hash + this row's canonical content), hex.
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 

@@ -190,13 +190,14 @@ class Workflow:
         return steps
 
     def fire(self, request: Any, event: str, context: Context) -> Step:
-        """Moves `request.state` along `event`, or raises without touching the request."""
+        """The step `event` takes from the request's state, its guards passed; raises
+        otherwise. The request itself is not changed: storing the move is the caller's."""
         state = request.state
         if state not in self.states:
             raise IllegalTransition(state, event, [])
         self.candidates(event, state)
-        # The shared machine sets `request.state` itself when guards pass.
-        if not self.machine.events[event].trigger(request, context=context):
+        # The shared machine moves a stand-in, so that the ORM object is not dirtied.
+        if not self.machine.events[event].trigger(_Position(state), context=context):
             raise IllegalTransition(state, event, self.allowed_events(state))
         assert context.fired is not None
         return context.fired
@@ -209,6 +210,11 @@ class Workflow:
 
     def events(self) -> Iterable[str]:
         return dict.fromkeys(s.event for s in self.steps)
+
+
+@dataclass
+class _Position:
+    state: str
 
 
 def _context(event_data: EventData) -> Context:

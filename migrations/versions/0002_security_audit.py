@@ -71,7 +71,6 @@ def upgrade() -> None:
         sa.Column("object_type", sa.String(length=40), nullable=False),
         sa.Column("object_id", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=True),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
         sa.UniqueConstraint("hash", name=op.f("uq_audit_events_hash")),
