@@ -80,6 +80,23 @@ class TranslationIn(BaseModel):
     data: dict[str, Any] = Field(description="The translatable free-text fields, translated")
 
 
+class DeadlineOut(BaseModel):
+    id: int
+    request_id: uuid.UUID
+    reference: str
+    rule: str
+    timer: str
+    citation: str
+    acting_authority: str
+    opened_at: datetime
+    due_at: datetime
+    due_local: str = Field(description="Due instant in the acting authority's time zone")
+    status: str = Field(description="running, suspended, overdue or closed")
+    closed_at: datetime | None
+    extended_days: int
+    extension_reason: str | None
+
+
 class StatusOut(BaseModel):
     """What a liaison officer may see: where the request stands, nothing of the case."""
 
@@ -94,6 +111,8 @@ class StatusOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    deadlines: list[DeadlineOut] | None = Field(
+        default=None, description="Legal time limits (on single-request reads)")
 
 
 class RequestOut(StatusOut):
@@ -189,23 +208,6 @@ class AuditEventOut(BaseModel):
     object_id: str | None
     detail: dict[str, Any] | None
     hash: str
-
-
-class DeadlineOut(BaseModel):
-    id: int
-    request_id: uuid.UUID
-    reference: str
-    rule: str
-    timer: str
-    citation: str
-    acting_authority: str
-    opened_at: datetime
-    due_at: datetime
-    due_local: str = Field(description="Due instant in the acting authority's time zone")
-    status: str = Field(description="running, suspended, overdue or closed")
-    closed_at: datetime | None
-    extended_days: int
-    extension_reason: str | None
 
 
 class ExtendIn(BaseModel):

@@ -16,13 +16,14 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, event, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from mla.clock import utcnow
 from mla.models import AuditEvent, AuditHead, User, UTCDateTime
 
 GENESIS = "0" * 64
 _QUEUE = "mla.audit.pending"
+_MARKS = "mla.audit.savepoints"
 
 # The same as migration 0002 creates; tests lift and restore them around a wipe.
 SQLITE_TRIGGERS = (
@@ -35,6 +36,11 @@ SQLITE_TRIGGERS = (
 
 def record(session: Session, action: str, *, actor: User | None = None, object_type: str,
            object_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Queues the entry; it is written when the session's transaction commits, and dropped if
+    that transaction (or a savepoint begun after the call) rolls back."""
+    # Ties the entry to a transaction that exists now: a rollback() before any SQL ran would
+    # otherwise be a no-op that fires no event, and the entry would leak into the next one.
+    session.connection()
     session.info.setdefault(_QUEUE, []).append({
         "at": utcnow(),
         "actor_id": actor.id if actor else None,
@@ -66,6 +72,10 @@ def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
+    # Releasing a savepoint commits nothing yet; the queue waits for the real commit, so the
+    # savepoints' marks into it stay valid.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_QUEUE, None)
     if not pending:
         return
@@ -111,9 +121,28 @@ def _append_params(entry: dict[str, Any]) -> dict[str, Any]:
             "after": text_with_id[cut + len(',"id":0'):]}
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_QUEUE, None)
+# after_rollback is no use here: it also fires for a savepoint, and would drop entries of
+# the enclosing transaction that will still commit. Savepoints remember the queue's length.
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_QUEUE, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+    if mark is not None:
+        del session.info.get(_QUEUE, [])[mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        # Commit has written the queue already; anything left belongs to a transaction that
+        # rolled back or was closed without commit (Session.close() fires no rollback event).
+        session.info.pop(_QUEUE, None)
+        session.info.pop(_MARKS, None)
 
 
 @dataclass(frozen=True)
@@ -125,32 +154,48 @@ class VerifyResult:
 
 
 def verify(session: Session) -> VerifyResult:
-    """Recomputes the chain from the first row; names the first row that does not fit."""
+    """Recomputes the chain from the first row; names the first row that does not fit.
+
+    Safe to run while others write: rows committed during the walk are picked up before the
+    head is compared, so a live system does not look broken.
+    """
     prev_hash = GENESIS
-    expected_id = 1
     checked = 0
-    rows = session.execute(select(AuditEvent).order_by(AuditEvent.id)
-                           .execution_options(yield_per=2000)).scalars()
-    for ev in rows:
-        if ev.id != expected_id:
-            return VerifyResult(False, checked, expected_id,
-                                f"row {expected_id}: missing (next row is {ev.id})")
-        content = {"id": ev.id, "at": ev.at, "actor_id": ev.actor_id,
-                   "authority_id": ev.authority_id, "action": ev.action,
-                   "object_type": ev.object_type, "object_id": ev.object_id,
-                   "detail": ev.detail}
-        if chain_hash(prev_hash, content) != ev.hash:
-            return VerifyResult(False, checked, ev.id,
-                                f"row {ev.id}: hash does not match its content")
-        prev_hash = ev.hash
-        expected_id += 1
-        checked += 1
-    head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
-                           .where(AuditHead.id == 1)).one()
-    if (head.last_id or 0) != checked or head.last_hash != prev_hash:
+    while True:
+        walked = checked
+        # Plain rows, not ORM objects: the identity map could hand back what this session saw
+        # before someone changed the table.
+        rows = session.execute(select(*AuditEvent.__table__.c).where(AuditEvent.id > checked)
+                               .order_by(AuditEvent.id).execution_options(yield_per=2000))
+        for row in rows:
+            expected_id = checked + 1
+            if row.id != expected_id:
+                rows.close()
+                return VerifyResult(False, checked, expected_id,
+                                    f"row {expected_id}: missing (next row is {row.id})")
+            if chain_hash(prev_hash, row._mapping) != row.hash:
+                rows.close()
+                return VerifyResult(False, checked, row.id,
+                                    f"row {row.id}: hash does not match its content")
+            prev_hash = row.hash
+            checked += 1
+        head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
+                               .where(AuditHead.id == 1)).one()
+        # The head moved on while rows were read; the next pass sees what it recorded.
+        if head.last_id <= checked or checked == walked:
+            break
+    if head.last_id > checked:
         missing = checked + 1
         return VerifyResult(False, checked, missing,
-                            f"row {missing}: the chain head records rows that are missing")
+                            f"row {missing}: missing (the chain head records "
+                            f"{head.last_id} rows)")
+    if head.last_id < checked:
+        extra = head.last_id + 1
+        return VerifyResult(False, checked, extra,
+                            f"row {extra}: not recorded by the chain head")
+    if head.last_hash != prev_hash:
+        return VerifyResult(False, checked, checked or None,
+                            f"row {checked}: does not match the chain head")
     return VerifyResult(True, checked)
 
 

@@ -187,5 +187,14 @@ def _register_templates() -> None:
 
 _register_templates()
 
+
+def _register_admin() -> None:
+    from mla import cli_admin
+
+    cli_admin.register(main)
+
+
+_register_admin()
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -174,7 +174,8 @@ def _create(
         requested_authority=requested,
         title=title.strip(),
         urgent=urgent,
-        state=workflow.definition.initial,
+        state=workflow.definition.received_state(kind) if counterpart_reference
+        else workflow.definition.initial,
         template_version=version,
         language=language,
         data=dict(data),

@@ -67,8 +67,13 @@ def _new_key(session: Session) -> SigningKey:
     kid = uuid.uuid4().hex
     public = jwk.construct(public_pem, ALGORITHM).to_dict()
     public.update(kid=kid, alg=ALGORITHM, use="sig")
+    # created_at orders the keys (the newest signs); under a frozen clock a rotation would tie.
+    created_at = utcnow()
+    newest = session.scalar(select(func.max(SigningKey.created_at)))
+    if newest is not None and newest >= created_at:
+        created_at = newest + timedelta(microseconds=1)
     key = SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=pem, public_jwk=public,
-                     created_at=utcnow())
+                     created_at=created_at)
     session.add(key)
     session.flush()
     return key

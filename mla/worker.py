@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mla import db
@@ -62,23 +62,26 @@ def run_batch(session: Session, *, now: datetime | None = None, limit: int = 500
     requests = {r.id: r for r in session.scalars(
         select(Request).where(Request.id.in_({d.request_id for d in deadlines.values()})))}
     ladder = {step.step: step for step in rules().ladder}
-    alerts = 0
+    rows = []
     for step in claimed:
         deadline = deadlines[step.deadline_id]
         request = requests[deadline.request_id]
         spec = ladder[step.step]
         roles = spec.notify + (spec.urgent_notify if request.urgent else ())
-        for role in dict.fromkeys(roles):
-            alert = Alert(request_id=request.id, authority_id=deadline.acting_authority_id,
-                          role=role, source="deadline", deadline_step_id=step.id,
-                          step=step.step, message=_message(step.step, deadline, request),
-                          created_at=now)
-            session.add(alert)
-            alerts += 1
-            for hook in alert_hooks:
-                hook(session, alert)
-        step.done_at = now
+        message = _message(step.step, deadline, request)
+        rows.extend({"request_id": request.id, "authority_id": deadline.acting_authority_id,
+                     "role": role, "source": "deadline", "deadline_step_id": step.id,
+                     "step": step.step, "message": message, "created_at": now}
+                    for role in dict.fromkeys(roles))
+    # Set-based writes: a batch is a few statements, whatever its size.
+    written = list(session.scalars(insert(Alert).returning(Alert), rows)) if rows else []
+    session.execute(update(DeadlineStep).where(DeadlineStep.id.in_([s.id for s in claimed]))
+                    .values(done_at=now).execution_options(synchronize_session=False))
+    for alert in written:
+        for hook in alert_hooks:
+            hook(session, alert)
     session.flush()
+    alerts = len(written)
     return BatchResult(len(claimed), alerts)
 
 

@@ -61,6 +61,13 @@ class WorkflowDef:
     transitions: tuple[TransitionDef, ...]
     # Timers that start when a request is born in the initial state.
     initial_opens: tuple[str, ...] = ()
+    # Where a request registered by the requested authority starts, by kind ("*": any), for
+    # workflows shared by both sides; the requesting side's drafting is behind it already.
+    received: tuple[tuple[str, str], ...] = ()
+
+    def received_state(self, kind: str) -> str:
+        found = dict(self.received)
+        return found.get(kind) or found.get("*") or self.initial
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,9 @@ class Workflow:
         names = set(self.states)
         if definition.initial not in names:
             raise ValueError(f"{self.name}: initial state {definition.initial!r} is not defined")
+        unknown_received = [s for _, s in definition.received if s not in names]
+        if unknown_received:
+            raise ValueError(f"{self.name}: received states {unknown_received} are not defined")
         for t in definition.transitions:
             unknown = [s for s in (*t.sources, t.dest) if s not in names and s != RESUME]
             if unknown:

@@ -15,6 +15,8 @@ DEFINITION = WorkflowDef(
     name="extradition",
     title="Extradition",
     initial="draft",
+    received=(("extradition.provisional_arrest", "provisional_arrest_requested"),
+              ("*", "formal_request_received")),
     states=(
         StateDef("draft", "Draft"),
         StateDef("in_review", "In review"),

@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from api import schemas, views
 from api.deps import IfMatchDep, SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import access, audit, directory, documents, filing, lifecycle, listing, translations
+from mla import (
+    access,
+    audit,
+    deadlines,
+    directory,
+    documents,
+    filing,
+    lifecycle,
+    listing,
+    translations,
+)
 from mla.errors import FieldProblem, InvalidInput, NotFound
 
 router = APIRouter(prefix="/requests", tags=["requests"], responses=PROBLEM_RESPONSES)
@@ -79,11 +89,12 @@ def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
     Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
     _etag(response, request.version)
+    clocks = [views.deadline(d) for d in deadlines.for_request(session, request)]
     if not access.can_read_content(user):
-        return views.status(request)
+        return views.status(request).model_copy(update={"deadlines": clocks})
     audit.record(session, "request.read", actor=user, object_type="request",
                  object_id=str(request.id))
-    out = views.full(session, request, user)
+    out = views.full(session, request, user).model_copy(update={"deadlines": clocks})
     session.commit()
     return out
 
