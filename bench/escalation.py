@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from bench.transitions import DEFAULT_URL, prepare
+from bench.transitions import DEFAULT_URL, drop, prepare
 from mla import db, worker
 from mla.models import Alert, DeadlineStep
 
@@ -125,6 +125,7 @@ def main() -> None:
           f"p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s "
           f"(target p99 <= 2 s: {'met' if p99 <= 2 else 'NOT met'})")
     engine.dispose()
+    drop(args.database, "mla_bench_escalation")
 
 
 if __name__ == "__main__":

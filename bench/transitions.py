@@ -44,6 +44,14 @@ def prepare(url: str, schema: str = SCHEMA) -> str:
     return scoped_url
 
 
+def drop(url: str, schema: str) -> None:
+    """Leaves no bench data behind."""
+    admin = db.make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
 def seed(url: str, n: int) -> tuple[list[uuid.UUID], dict[str, int]]:
     engine = db.make_engine(url)
     with db.unit_of_work(engine) as s:
