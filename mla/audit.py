@@ -161,8 +161,10 @@ def verify(session: Session) -> VerifyResult:
     """
     prev_hash = GENESIS
     checked = 0
+    # Rows and head move in one commit, so every row up to a head read before a pass of
+    # reading rows must appear in that pass.
+    vouched = 0
     while True:
-        walked = checked
         # Plain rows, not ORM objects: the identity map could hand back what this session saw
         # before someone changed the table.
         rows = session.execute(select(*AuditEvent.__table__.c).where(AuditEvent.id > checked)
@@ -179,11 +181,14 @@ def verify(session: Session) -> VerifyResult:
                                     f"row {row.id}: hash does not match its content")
             prev_hash = row.hash
             checked += 1
+        if checked < vouched:
+            break
         head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
                                .where(AuditHead.id == 1)).one()
-        # The head moved on while rows were read; the next pass sees what it recorded.
-        if head.last_id <= checked or checked == walked:
+        if head.last_id <= checked:
             break
+        # Others committed while the rows were read; one more pass picks them up.
+        vouched = head.last_id
     if head.last_id > checked:
         missing = checked + 1
         return VerifyResult(False, checked, missing,

@@ -125,3 +125,131 @@ def test_cli_verify_exit_codes(session: Session, world: World, engine: Engine,
     _tamper(engine, "UPDATE audit_events SET detail = NULL WHERE id = 2")
     bad = runner.invoke(main, ["audit", "verify", "--database", db_url])
     assert bad.exit_code == 1 and "broken at row 2" in bad.output
+
+
+def test_savepoint_rollback_drops_only_its_own_entries(session: Session,
+                                                       world: World) -> None:
+    officer = world["fr.officer"]
+    audit.record(session, "outer.before", actor=officer, object_type="thing")
+    with session.begin_nested():
+        audit.record(session, "kept.savepoint", actor=officer, object_type="thing")
+    savepoint = session.begin_nested()
+    audit.record(session, "undone.savepoint", actor=officer, object_type="thing")
+    with session.begin_nested():
+        audit.record(session, "undone.inner", actor=officer, object_type="thing")
+    savepoint.rollback()
+    audit.record(session, "outer.after", actor=officer, object_type="thing")
+    session.commit()
+    assert [e.action for e in audit.events(session)] == [
+        "outer.before", "kept.savepoint", "outer.after"]
+    assert audit.verify(session).ok
+
+
+def test_entries_of_a_session_closed_without_commit_vanish(session: Session,
+                                                           world: World) -> None:
+    audit.record(session, "never.committed", actor=world["fr.officer"], object_type="thing")
+    session.close()
+    audit.record(session, "committed", actor=world["fr.officer"], object_type="thing")
+    session.commit()
+    assert [e.action for e in audit.events(session)] == ["committed"]
+
+
+def test_row_content_round_trips(session: Session, world: World) -> None:
+    from datetime import UTC, datetime
+
+    from mla import clock
+
+    instant = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+    # Text that could confuse the canonical form or the SQL-side hashing on PostgreSQL.
+    detail = {"note": ',"id":0,"object_id":', "naïve": "Ministère — 東京 🧾",
+              "nested": {"b": [1, 2.5, None, True], "a": "\\\"'"}}
+    with clock.frozen(instant):
+        audit.record(session, "request.read", actor=world["ke.liaison"], object_type="request",
+                     object_id="f3b0c442-98fc-4c1c-9a2b-2c2d3e5f6a7b", detail=detail)
+        audit.record(session, "system.tick", object_type="worker")
+        session.commit()
+    first, second = audit.events(session)
+    assert (first.id, second.id) == (1, 2)
+    assert first.at == instant and first.detail == detail
+    assert first.actor_id == world["ke.liaison"].id
+    assert first.authority_id == world.ke.id
+    assert second.actor_id is None and second.authority_id is None and second.detail is None
+    assert len(first.hash) == 64 and first.hash != second.hash
+    assert audit.chain_hash(audit.GENESIS, {c: getattr(first, c) for c in (
+        "id", "at", "actor_id", "authority_id", "action", "object_type", "object_id",
+        "detail")}) == first.hash
+    assert audit.verify(session).ok
+
+
+def test_events_listing_filters_and_pages(session: Session, world: World) -> None:
+    for i in range(6):
+        user = world["fr.officer"] if i % 2 else world["ke.officer"]
+        audit.record(session, "test.write", actor=user, object_type="thing", object_id=str(i))
+    session.commit()
+    fr = audit.events(session, authority_id=world.fr.id)
+    assert [e.object_id for e in fr] == ["1", "3", "5"]
+    page = audit.events(session, authority_id=world.fr.id, after_id=fr[0].id, limit=1)
+    assert [e.object_id for e in page] == ["3"]
+    assert len(audit.events(session)) == 6
+
+
+def test_forged_head_or_rows_beyond_it_are_detected(session: Session, world: World,
+                                                    engine: Engine) -> None:
+    _fill(session, world, 3)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET last_hash = :h WHERE id = 1"),
+                     {"h": "f" * 64})
+    broken = audit.verify(session)
+    assert (broken.ok, broken.first_broken_id) == (False, 3)
+    assert broken.reason == "row 3: does not match the chain head"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET last_id = 2 WHERE id = 1"))
+    broken = audit.verify(session)
+    assert (broken.ok, broken.first_broken_id) == (False, 3)
+    assert "not recorded by the chain head" in (broken.reason or "")
+
+
+def test_verify_during_concurrent_writes_never_reports_a_break(pg_engine: Engine) -> None:
+    """The head is read after the rows; commits in between must not look like lost rows."""
+    from tests.conftest import build_world
+
+    sessions = db.session_factory(pg_engine)
+    with sessions() as s:
+        world = build_world(s)
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for i in range(60):
+                with sessions() as s:
+                    audit.record(s, "test.concurrent", actor=world["fr.officer"],
+                                 object_type="thing", object_id=str(i))
+                    s.commit()
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    results = []
+    while not done.is_set():
+        with sessions() as s:
+            results.append(audit.verify(s))
+    writer.join()
+    assert results and all(r.ok for r in results), [r for r in results if not r.ok][:1]
+    with sessions() as s:
+        assert audit.verify(s).checked == 60
+
+
+def test_cli_verify_names_a_deleted_row(session: Session, world: World, engine: Engine,
+                                        db_url: str) -> None:
+    import click
+
+    from mla import cli_admin
+
+    group = click.Group()
+    cli_admin.register(group)
+    _fill(session, world, 5)
+    _tamper(engine, "DELETE FROM audit_events WHERE id = 3")
+    result = CliRunner().invoke(group, ["audit", "verify", "--database", db_url])
+    assert result.exit_code == 1
+    assert "audit chain broken at row 3: missing (next row is 4)" in result.output
