@@ -255,3 +255,16 @@ def test_every_operation_states_its_authorization_rule(api: Api) -> None:
         for method, op in operations.items():
             assert "Authorization:" in op.get("description", ""), f"{method} {path}"
             assert op.get("responses"), f"{method} {path}"
+
+
+def test_template_schema_is_public_and_versioned(api: Api) -> None:
+    listing = api.client.get("/templates").json()
+    evidence = next(t for t in listing if t["kind"] == "mla.evidence")
+    assert evidence["versions"] == [1, 2] and evidence["latest"] == 2
+    schema = api.client.get("/templates/mla.evidence/schema", params={"version": 1}).json()
+    assert schema["$schema"].endswith("2020-12/schema") and schema["x-template-version"] == 1
+    assert "evidence_form" not in schema["properties"]
+    _problem(api.client.get("/templates/mla.nothing/schema"), 404)
+    _problem(api.client.get("/templates/mla.evidence/schema", params={"version": 9}), 404)
+    diagram = api.client.get("/workflows/extradition/diagram")
+    assert diagram.text.startswith("stateDiagram-v2")

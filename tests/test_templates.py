@@ -466,3 +466,19 @@ def _other_rule_needs(root: Field, scope: list[str], target: str) -> bool:
     for part in scope:
         spec = _step(spec, part)
     return sum(1 for r in spec.rules for t in r.require if ".".join(t) == target) > 1
+
+
+def test_broken_template_stops_the_cli_at_start_up(template_copy: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mla.cli import main
+
+    path = template_copy / "extradition.request.yaml"
+    path.write_text(path.read_text("utf-8") + "\n  - [oops\n", "utf-8")
+    monkeypatch.setenv("MLA_TEMPLATES_DIR", str(template_copy))
+    result = CliRunner().invoke(main, ["templates", "list"])
+    assert result.exit_code != 0
+    assert re.search(r"extradition\.request\.yaml:\d+:", result.output), result.output
+    monkeypatch.delenv("MLA_TEMPLATES_DIR")
+    templates.load_all()
