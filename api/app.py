@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api import problems
+from api import problems, web
 from api.routers import (
+    alerts,
     attachments,
     audit,
     auth,
@@ -16,6 +17,8 @@ from api.routers import (
     deadlines,
     directory,
     requests,
+    stats,
+    transfer,
     users,
 )
 from mla import config, db, templates
@@ -41,8 +44,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = db.session_factory(engine)
     problems.install(app)
-    for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog):
+    for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog,
+                   alerts, stats, transfer):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, Any]:

@@ -35,16 +35,18 @@ SQLITE_TRIGGERS = (
 
 
 def record(session: Session, action: str, *, actor: User | None = None, object_type: str,
-           object_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+           object_id: str | None = None, detail: dict[str, Any] | None = None,
+           authority_id: int | None = None) -> None:
     """Queues the entry; it is written when the session's transaction commits, and dropped if
-    that transaction (or a savepoint begun after the call) rolls back."""
+    that transaction (or a savepoint begun after the call) rolls back. `authority_id` files
+    an entry without actor (the system) under an authority, e.g. a message received for it."""
     # Ties the entry to a transaction that exists now: a rollback() before any SQL ran would
     # otherwise be a no-op that fires no event, and the entry would leak into the next one.
     session.connection()
     session.info.setdefault(_QUEUE, []).append({
         "at": utcnow(),
         "actor_id": actor.id if actor else None,
-        "authority_id": actor.authority_id if actor else None,
+        "authority_id": actor.authority_id if actor else authority_id,
         "action": action,
         "object_type": object_type,
         "object_id": object_id,

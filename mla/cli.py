@@ -196,5 +196,32 @@ def _register_admin() -> None:
 
 _register_admin()
 
+
+def _register_directory() -> None:
+    from mla import directory_cli
+
+    directory_cli.register(main)
+
+
+_register_directory()
+
+
+def _register_stats() -> None:
+    from mla.stats_cli import stats_command
+
+    main.add_command(stats_command)
+
+
+_register_stats()
+
+
+def _register_transfer() -> None:
+    from mla import cli_transfer
+
+    cli_transfer.register(main)
+
+
+_register_transfer()
+
 if __name__ == "__main__":
     sys.exit(main())

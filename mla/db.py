@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, false, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -20,7 +20,8 @@ from mla.config import database_url
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        kwargs["connect_args"] = {"timeout": 30, **kwargs.get("connect_args", {})}
+        engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -33,6 +34,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def lock_for_claim(session: Session, table: Table) -> None:
+    """Makes a worker's claim and the writes after it one snapshot on SQLite.
+
+    pysqlite runs a SELECT outside any transaction, so a row claimed there could be deleted by
+    a transition before the worker writes what it depends on. A write that touches no row
+    opens the transaction and takes SQLite's single write lock. On PostgreSQL `FOR UPDATE
+    SKIP LOCKED` locks the claimed rows instead, so this is a no-op there."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(table).where(false()).values({table.primary_key.columns[0]:
+                                                              table.primary_key.columns[0]}))
 
 
 @cache

@@ -109,16 +109,40 @@ def register_incoming(
     if actor.role not in FILING_ROLES:
         raise Forbidden(f"registering a request needs the role officer or supervisor; you are "
                         f"{actor.role}")
+    return register_received(
+        session, actor, actor.authority, kind=kind,
+        requesting=session.get(Authority, requesting_authority_id),
+        counterpart_reference=counterpart_reference, legal_basis=legal_basis, title=title,
+        language=language, data=data, template_version=template_version,
+    )
+
+
+def register_received(
+    session: Session,
+    actor: User | None,
+    requested: Authority,
+    *,
+    kind: str,
+    requesting: Authority | None,
+    counterpart_reference: str,
+    legal_basis: str,
+    title: str,
+    language: str,
+    data: Mapping[str, Any],
+    template_version: int | None = None,
+) -> Request:
+    """`register_incoming` without the role check, for `requested` (this instance's authority);
+    `actor=None` is the system itself, e.g. a request received from the requesting
+    authority's instance (mla.transfer)."""
     kind_spec = kinds.get(kind)
     problems: list[FieldProblem] = []
     try:
         legal.get(legal_basis, kind)
     except InvalidInput as exc:
         problems.extend(exc.problems)
-    requesting = session.get(Authority, requesting_authority_id)
     if requesting is None:
         problems.append(FieldProblem("requesting_authority", "no such authority"))
-    elif requesting.id == actor.authority_id:
+    elif requesting.id == requested.id:
         problems.append(FieldProblem("requesting_authority", "cannot be your own authority"))
     if not counterpart_reference or not counterpart_reference.strip():
         problems.append(FieldProblem("counterpart_reference", "the sender's reference"))
@@ -136,8 +160,8 @@ def register_incoming(
         raise InvalidInput(f"the incoming {kind} request cannot be registered", problems)
     assert requesting is not None
     return _create(
-        session, actor, kind_spec.workflow("requested"), actor.authority,
-        kind=kind, requesting=requesting, requested=actor.authority, legal_basis=legal_basis,
+        session, actor, kind_spec.workflow("requested"), requested,
+        kind=kind, requesting=requesting, requested=requested, legal_basis=legal_basis,
         title=title, language=language, data=data, version=version, urgent=kind_spec.urgent,
         counterpart_reference=counterpart_reference.strip(),
     )

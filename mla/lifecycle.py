@@ -203,3 +203,5 @@ def history(session: Session, request: Request) -> list[HistoryEvent]:
 
 # Deadlines open and close inside every transition; importing the module registers its hook.
 from mla import deadlines as _deadlines  # noqa: E402, F401
+from mla import paging as _paging  # noqa: E402, F401  (pages urgent requests)
+from mla import transfer as _transfer  # noqa: E402, F401  (outbox for peers)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -156,11 +157,21 @@ class Request(Base):
         return (self.requesting_authority_id, self.requested_authority_id)
 
 
+MILESTONES_WHERE = "event IN ('file', 'transmit', 'acknowledge', 'execute', 'complete')"
+
+
 class HistoryEvent(Base):
     """One state change of a request: who, when, which event, from and to, and why."""
 
     __tablename__ = "history_events"
-    __table_args__ = (Index("ix_history_events_request_at", "request_id", "at"),)
+    __table_args__ = (
+        Index("ix_history_events_request_at", "request_id", "at"),
+        # Statistics (mla/stats.py): the events that start and end stages, and refusals.
+        Index("ix_history_events_milestones", "request_id", "event", "at",
+              postgresql_where=text(MILESTONES_WHERE), sqlite_where=text(MILESTONES_WHERE)),
+        Index("ix_history_events_refusals", "at", postgresql_where=text("event = 'refuse'"),
+              sqlite_where=text("event = 'refuse'")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
@@ -214,6 +225,9 @@ class Deadline(Base):
     __table_args__ = (
         Index("ix_deadlines_request", "request_id"),
         Index("ix_deadlines_acting_due", "acting_authority_id", "due_at"),
+        # Statistics: running deadlines, a small part of all.
+        Index("ix_deadlines_running", "due_at", postgresql_where=text("closed_at IS NULL"),
+              sqlite_where=text("closed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -332,3 +346,260 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- 24/7 contact points, on-call rotations, paging (issue #6) ---------------------------
+
+# The 24/7 networks a contact point may belong to (DESIGN.md section 1).
+NETWORKS = ("budapest_24_7", "coe_terrorism_24_7", "g7", "interpol_ncb", "national")
+
+
+class ContactPoint(Base):
+    """A person or desk of an authority reachable at any hour on one 24/7 network."""
+
+    __tablename__ = "contact_points"
+    __table_args__ = (UniqueConstraint("authority_id", "network", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    network: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # How pages reach it, in order of preference: email, webhook (sent by the pager), phone
+    # (listed for people to call; no telephony gateway is driven).
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    authority: Mapped[Authority] = relationship(lazy="joined")
+
+
+class Rotation(Base):
+    """Who of an authority's contact points is on call on a network: `members` (contact point
+    ids, in order) take turns of `shift_hours` wall-clock hours, handing off at
+    `handoff_time` local time in `timezone`, the first shift starting on `starts_on`."""
+
+    __tablename__ = "rotations"
+    __table_args__ = (UniqueConstraint("authority_id", "network"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    network: Mapped[str] = mapped_column(String(30))
+    timezone: Mapped[str] = mapped_column(String(64))
+    handoff_time: Mapped[str] = mapped_column(String(5))
+    shift_hours: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date)
+    members: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RotationOverride(Base):
+    """`member` (a contact point id) is on call instead of the rotation in [starts_at,
+    ends_at); the latest override wins where several overlap."""
+
+    __tablename__ = "rotation_overrides"
+    __table_args__ = (Index("ix_rotation_overrides_rotation_ends", "rotation_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rotation_id: Mapped[int] = mapped_column(ForeignKey("rotations.id", ondelete="CASCADE"))
+    member: Mapped[int] = mapped_column(ForeignKey("contact_points.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscalationPolicy(Base):
+    """How a page climbs: `steps` is a list of {"notify": "on_call" | "contact:<id>" |
+    "role:supervisor", "delay_minutes": n}; after the last step the ladder starts again
+    `repeat` more times."""
+
+    __tablename__ = "escalation_policies"
+    __table_args__ = (UniqueConstraint("authority_id", "network"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    network: Mapped[str] = mapped_column(String(30))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Page(Base):
+    """An urgent matter paging an authority's 24/7 point until someone acknowledges it; it
+    is also the authority's in-app inbox entry (GET /alerts)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        Index("ix_pages_request", "request_id"),
+        Index("ix_pages_authority_status", "authority_id", "status", "opened_at"),
+        # The worker's escalation scan: only open pages, by when they climb.
+        Index("ix_pages_open_escalation", "next_escalation_at",
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL"))
+    network: Mapped[str | None] = mapped_column(String(30))
+    # What opened it: file, transmit (lifecycle) or deadline (the escalation worker).
+    source: Mapped[str] = mapped_column(String(20))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_round: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_via: Mapped[str | None] = mapped_column(String(20))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[Request] = relationship(lazy="joined")
+    authority: Mapped[Authority] = relationship(lazy="joined")
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id],
+                                                        lazy="joined")
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id],
+                                                    lazy="joined")
+
+
+class Notification(Base):
+    """One message of a page to one recipient over one channel, at one step and round."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("page_id", "step_index", "round", "recipient", "channel"),
+        # The sender's scan: only messages still to send, by when they are due.
+        Index("ix_notifications_pending_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    step_index: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    # "contact:<id>", "user:<id>" or "inbox" (the authority's in-app inbox).
+    recipient: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(10))
+    # E-mail address or webhook URL as it was when the step fired.
+    address: Mapped[str | None] = mapped_column(String(500))
+    # pending, sent, failed (retries exhausted) or cancelled (acknowledged before sending).
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- Electronic transfer between instances (issue #7) -----------------------------------
+
+
+class Peer(Base):
+    """Another authority's instance: where it answers and the public keys it published
+    (its JWKS, transfer keys only), fetched by `mla peers add` / `mla peers refresh`."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"), unique=True)
+    base_url: Mapped[str] = mapped_column(String(500))
+    # Newest first: the first encryption key is the one messages are sealed to.
+    signing_jwks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    encryption_jwks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    authority: Mapped[Authority] = relationship(lazy="joined")
+
+
+class TransferKey(Base):
+    """This instance's transfer key pairs: `sig` (ES256) signs envelopes and receipts, `enc`
+    (RSA-OAEP-256) opens envelopes sealed to us. The newest of each use is current; older
+    ones keep verifying / decrypting until retired, so messages in flight survive rotation."""
+
+    __tablename__ = "transfer_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    use: Mapped[str] = mapped_column(String(3))
+    algorithm: Mapped[str] = mapped_column(String(20))
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message to a peer, written in the transaction of the transition that caused it and
+    delivered by `mla worker` until the peer answers with a valid signed receipt."""
+
+    __tablename__ = "transfer_outbox"
+    __table_args__ = (
+        Index("ix_transfer_outbox_request", "request_id"),
+        # The delivery scan: only messages still to deliver, by when they are due.
+        Index("ix_transfer_outbox_pending_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    # The message that carried the request: status messages name the exchange by it.
+    thread_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # request | status
+    kind: Mapped[str] = mapped_column(String(10))
+    event: Mapped[str] = mapped_column(String(40))
+    # The signed content (canonical JSON) and its hash without the sending time, which the
+    # receipt must echo; kept so the envelope can be sealed again (fresh time, current keys).
+    payload: Mapped[str] = mapped_column(Text)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    # JWE compact (RSA-OAEP-256 + A256GCM) around a JWS compact (ES256).
+    envelope: Mapped[str] = mapped_column(Text)
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending, delivered, failed (gave up after the attempt limit; `mla transfer retry`).
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Also the lease: a claimed message is pushed forward until its attempt is settled.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    receiver: Mapped[Authority] = relationship(lazy="joined")
+
+
+class InboxMessage(Base):
+    """A message accepted from a peer, once per message id; a duplicate gets `receipt` again."""
+
+    __tablename__ = "transfer_inbox"
+    __table_args__ = (Index("ix_transfer_inbox_request", "request_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    thread_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(10))
+    event: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"))
+    # accepted (a new request), applied or ignored (a status that did not fit the state).
+    outcome: Mapped[str] = mapped_column(String(10))
+    # The signed receipt (JWS compact) exactly as answered.
+    receipt: Mapped[str] = mapped_column(Text)

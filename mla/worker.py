@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mla import db
@@ -48,6 +49,7 @@ def run_batch(session: Session, *, now: datetime | None = None, limit: int = 500
     """Claims up to `limit` due steps and writes their alerts, in the session's transaction.
     The caller commits."""
     now = now or utcnow()
+    db.lock_for_claim(session, DeadlineStep.__table__)
     claimed = list(session.scalars(
         select(DeadlineStep)
         .where(DeadlineStep.done_at.is_(None), DeadlineStep.due_at <= now)
@@ -94,25 +96,47 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         stop: threading.Event | None = None, once: bool = False,
         clock: Callable[[], datetime] = utcnow) -> int:
     """Loops until `stop` is set (SIGTERM/SIGINT set it). Returns the number of alerts."""
+    from mla import paging  # imported here: paging registers itself in alert_hooks
+
     stop = stop or threading.Event()
+    # Delivery to peer instances runs beside, on its own thread.
+    from mla import transfer
+
+    delivery = transfer.start_delivery(engine, stop, once=once)
     sessions = db.session_factory(engine)
+    waker = paging.Waker(engine)
     total = 0
     while not stop.is_set():
-        with sessions() as session, session.begin():
-            result = run_batch(session, now=clock(), limit=batch)
+        try:
+            with sessions() as session, session.begin():
+                result = run_batch(session, now=clock(), limit=batch)
+            with sessions() as session:
+                pages = paging.run_batch(session, now=clock(), limit=batch)
+        except SQLAlchemyError:
+            # The batch rolled back and its steps stay due: a lost connection or a lock
+            # timeout must not stop every alert of the authority, so wait and claim again.
+            log.exception("batch failed; retrying in %.1f s", poll)
+            if once:
+                raise
+            stop.wait(poll)
+            continue
         total += result.alerts
         if result.steps:
             log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
-        if result.steps == batch:
+        if result.steps == batch or pages.busy:
             continue  # more are due right now
         if once:
             break
         with sessions() as session:
-            upcoming = next_due(session)
+            upcoming = min((t for t in (next_due(session), paging.next_due(session)) if t),
+                           default=None)
         wait = poll
         if upcoming is not None:
             wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
-        stop.wait(wait)
+        waker.wait(wait, stop)
+    waker.close()
+    if delivery is not None:
+        delivery.join()
     return total
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from tests.api_helpers import Api
 
 # Path parameters that name reference data shared by every authority, not owned objects.
-PUBLIC_PARAMETERS = {"code", "kind", "name"}
+PUBLIC_PARAMETERS = {"code", "kind", "name", "table"}
 
 # A body that passes validation for each write route, so the 404 is about the object.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -22,6 +22,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "files": {"file": ("a.txt", b"hello", "text/plain")}},
     ("patch", "/users/{user_id}"): {"json": {"full_name": "Someone Else"}},
     ("post", "/deadlines/{deadline_id}/extensions"): {"json": {"days": 1, "reason": "r"}},
+    ("post", "/alerts/{alert_id}/acknowledge"): {"json": {"note": "mine"}},
+    ("post", "/alerts/{alert_id}/resolve"): {"json": {}},
 }
 
 
@@ -33,9 +35,15 @@ def _objects(api: Api) -> dict[str, str]:
         "kind": "mla.evidence", "requesting_authority": "FR-MJ", "counterpart_reference": "X-1",
         "legal_basis": "eio_2014_41", "title": "EIO", "language": "en", "data": {}}).json()
     deadline = api.call("ke.officer", "GET", f"/requests/{incoming['id']}/deadlines").json()[0]
+    # An urgent request received pages KE's 24/7 point.
+    api.call("ke.officer", "POST", "/requests/incoming", json={
+        "kind": "mla.e_evidence.preservation", "requesting_authority": "FR-MJ",
+        "counterpart_reference": "X-2", "legal_basis": "budapest", "title": "Preserve",
+        "language": "en", "data": {}})
+    alert = api.call("ke.contact_point", "GET", "/alerts").json()[0]
     return {"request_id": request["id"], "attachment_id": attachment["id"],
             "user_id": str(api.world["fr.officer"].id), "language": "en",
-            "deadline_id": str(deadline["id"])}
+            "deadline_id": str(deadline["id"]), "alert_id": str(alert["id"])}
 
 
 def test_third_authority_gets_404_on_every_object_route(api: Api) -> None:

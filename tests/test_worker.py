@@ -9,8 +9,10 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, event, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from mla import db, filing, templates, worker
 from mla.models import Alert, Deadline, DeadlineStep
@@ -94,6 +96,35 @@ def test_single_worker_on_sqlite(sqlite_base_url: str) -> None:
     assert worker.run(engine, batch=128, once=True) == 1_000
     assert worker.run(engine, batch=128, once=True) == 0
     assert _counts(engine) == (1_000, 1_000, 0)
+
+
+def test_sqlite_batch_holds_its_claim_until_it_commits(sqlite_base_url: str) -> None:
+    """A transition closing a deadline deletes its pending steps. On SQLite it must wait for
+    the batch that claimed them, or the batch's alerts would point at deleted steps."""
+    engine = _migrated_engine(sqlite_base_url)
+    _wipe(engine)
+    _due_steps(engine, 3)
+    other = db.make_engine(sqlite_base_url, connect_args={"timeout": 0.2})
+    refused: list[str] = []
+
+    def close_deadlines_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Between the claim and the alerts it writes, as a concurrent transition would.
+        if statement.startswith("INSERT INTO alerts") and not refused:
+            try:
+                with other.begin() as conn:
+                    conn.execute(delete(DeadlineStep))
+            except OperationalError as exc:
+                refused.append(str(exc))
+
+    event.listen(engine, "before_cursor_execute", close_deadlines_meanwhile)
+    with db.session_factory(engine)() as s, s.begin():
+        assert worker.run_batch(s, now=datetime.now(UTC)).alerts == 3
+    event.remove(engine, "before_cursor_execute", close_deadlines_meanwhile)
+    assert refused and "locked" in refused[0]
+    with other.begin() as conn:  # once the batch committed, the transition goes through
+        conn.execute(delete(DeadlineStep).where(DeadlineStep.done_at.is_(None)))
+    other.dispose()
+    assert _counts(engine) == (3, 3, 0)
 
 
 def test_unique_alert_per_step_and_role_is_enforced_by_the_database(pg_engine: Engine) -> None:

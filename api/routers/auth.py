@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api import schemas, views
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import security
+from mla import security, transfer
 
 router = APIRouter(tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -36,7 +36,11 @@ def me(user: UserDep) -> schemas.UserOut:
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
 def jwks(session: SessionDep) -> dict[str, Any]:
-    """Public keys that verify this instance's tokens. Authorization: public."""
+    """Public keys that verify this instance's tokens and, when it takes part in electronic
+    transfer, its transfer keys (`purpose: transfer`; `use` sig or enc). Authorization:
+    public."""
     keys = security.jwks(session)
+    if transfer.home_code() is not None:
+        keys["keys"] = [*keys["keys"], *transfer.public_jwks(session)]
     session.commit()
     return keys

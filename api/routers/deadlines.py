@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api import schemas, views
 from api.deps import SessionDep, UserDep
@@ -34,8 +34,8 @@ def of_request(request_id: uuid.UUID, session: SessionDep,
 
 
 @router.post("/deadlines/{deadline_id}/extensions", response_model=schemas.DeadlineOut)
-def extend(deadline_id: int, body: schemas.ExtendIn, session: SessionDep,
-           user: UserDep) -> schemas.DeadlineOut:
+def extend(deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: schemas.ExtendIn,
+           session: SessionDep, user: UserDep) -> schemas.DeadlineOut:
     """Extend as far as the rule allows (e.g. EAW art. 17(4): 30 days), reason recorded.
     Authorization: supervisor of the authority whose clock it is."""
     deadline = deadlines.get(session, deadline_id, user)

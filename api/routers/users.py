@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from api import schemas, views
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
 from mla import accounts
+
+# users.id is a 32-bit integer: a larger id is a 422, not a database error.
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id")]
 
 router = APIRouter(prefix="/users", tags=["users"], responses=PROBLEM_RESPONSES)
 
@@ -29,13 +34,13 @@ def create_user(body: schemas.UserIn, session: SessionDep, user: UserDep,
 
 
 @router.get("/{user_id}", response_model=schemas.UserOut)
-def get_user(user_id: int, session: SessionDep, user: UserDep) -> schemas.UserOut:
+def get_user(user_id: UserId, session: SessionDep, user: UserDep) -> schemas.UserOut:
     """One user of my authority. Authorization: admin."""
     return views.user_out(accounts.get_user(session, user, user_id))
 
 
 @router.patch("/{user_id}", response_model=schemas.UserOut)
-def update_user(user_id: int, body: schemas.UserPatch, session: SessionDep,
+def update_user(user_id: UserId, body: schemas.UserPatch, session: SessionDep,
                 user: UserDep) -> schemas.UserOut:
     """Change role, name, e-mail, password; deactivate. Authorization: admin."""
     target = accounts.get_user(session, user, user_id)

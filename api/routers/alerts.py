@@ -1,0 +1,380 @@
+"""24/7 routing: the alerts inbox (pages) with acknowledgement, who is on call, the contact
+point directory, rotations, overrides and escalation policies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import SessionDep, UserDep
+from api.problems import PROBLEM_RESPONSES
+from mla import audit, directory, oncall, paging
+from mla.clock import utcnow
+from mla.errors import FieldProblem, Forbidden, InvalidInput
+from mla.models import NETWORKS, ContactPoint, Page, User
+
+router = APIRouter(tags=["24/7 routing"], responses=PROBLEM_RESPONSES)
+
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Alert (page) id")]
+NETWORK_DOC = f"24/7 network: {', '.join(NETWORKS)}"
+
+
+class NotificationOut(BaseModel):
+    step: int = Field(description="1-based step of the escalation policy")
+    round: int = Field(description="1-based round (the policy repeats)")
+    recipient: str
+    channel: str = Field(description="email, webhook or inbox")
+    status: str = Field(description="pending, sent, failed or cancelled")
+    attempts: int
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class AlertOut(BaseModel):
+    id: int
+    request_id: uuid.UUID
+    reference: str
+    kind: str
+    urgent: bool
+    authority: str
+    network: str | None
+    source: str = Field(description="What opened it: file, transmit or deadline")
+    reason: str
+    status: str = Field(description="open, acknowledged or resolved")
+    step: int
+    round: int
+    next_escalation_at: datetime | None
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_via: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None
+    notifications: list[NotificationOut] | None = Field(
+        default=None, description="Every message sent for it (single-alert reads)")
+
+
+class AlertActionIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"note": "Preservation order sent to the provider at 03:12"}]})
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    languages: list[str]
+    channels: list[str]
+    timezone: str
+
+
+class OnCallOut(BaseModel):
+    network: str
+    at: datetime
+    member: MemberOut | None = Field(description="Null when nobody is on call")
+    source: str | None = Field(description="rotation or override")
+    starts_at: datetime | None
+    ends_at: datetime | None
+    ends_local: str | None = Field(description="End of the shift in the rotation's time zone")
+
+
+class ContactPointIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "network": "budapest_24_7", "name": "Cybercrime desk", "email": "desk@example.org",
+        "phone": "+33 1 00 00 00 00", "languages": ["fr", "en"], "channels": ["email"],
+        "timezone": "Europe/Paris"}]})
+    network: str = Field(description=NETWORK_DOC)
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    languages: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list, description="email, webhook, phone")
+    webhook_url: str | None = Field(default=None, max_length=500)
+    webhook_secret: str | None = Field(default=None, max_length=200,
+                                       description="HMAC key; never shown again")
+    timezone: str = Field(max_length=64)
+    active: bool = True
+
+
+class ContactPointOut(BaseModel):
+    id: int
+    authority: str
+    network: str
+    name: str
+    email: str | None
+    phone: str | None
+    languages: list[str]
+    channels: list[str]
+    timezone: str
+    active: bool
+    webhook_url: str | None = Field(description="Shown to admins of the contact's authority")
+
+
+class RotationIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "network": "budapest_24_7", "timezone": "Europe/Paris", "handoff_time": "09:00",
+        "shift_hours": 168, "starts_on": "2026-01-05", "members": [1, 2, 3]}]})
+    network: str = Field(description=NETWORK_DOC)
+    timezone: str = Field(max_length=64)
+    handoff_time: str = Field(pattern=r"^\d\d:\d\d$", description="Local HH:MM")
+    shift_hours: int = Field(ge=1, le=672)
+    starts_on: date
+    members: list[int] = Field(min_length=1, max_length=100,
+                               description="Contact point ids, in turn order")
+
+
+class RotationOut(RotationIn):
+    id: int
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "network": "budapest_24_7", "member": 2, "starts_at": "2026-03-28T18:00:00+01:00",
+        "ends_at": "2026-03-30T09:00:00+02:00", "reason": "swap with the weekend shift"}]})
+    network: str = Field(description=NETWORK_DOC)
+    member: int = Field(ge=1, le=2**31 - 1, description="Contact point id")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class OverrideOut(BaseModel):
+    id: int
+    network: str
+    member: int
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+
+
+class PolicyStep(BaseModel):
+    notify: str = Field(description="on_call, contact:<id> or role:<role>")
+    delay_minutes: int = Field(ge=0, le=10080,
+                               description="Minutes without acknowledgement before the next")
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "network": "budapest_24_7", "repeat": 2, "steps": [
+            {"notify": "on_call", "delay_minutes": 5},
+            {"notify": "contact:4", "delay_minutes": 10},
+            {"notify": "role:supervisor", "delay_minutes": 15}]}]})
+    network: str = Field(description=NETWORK_DOC)
+    steps: list[PolicyStep] = Field(min_length=1, max_length=20)
+    repeat: int = Field(default=0, ge=0, le=10, description="Rounds after the first")
+
+
+class PolicyOut(PolicyIn):
+    id: int
+
+
+def _alert(page: Page, notifications: list[Any] | None = None) -> AlertOut:
+    def name(user: User | None) -> str | None:
+        return user.username if user else None
+
+    return AlertOut(
+        id=page.id, request_id=page.request_id, reference=page.request.reference,
+        kind=page.request.kind, urgent=page.request.urgent, authority=page.authority.code,
+        network=page.network, source=page.source, reason=page.reason, status=page.status,
+        step=page.step_index + 1, round=page.repeat_round + 1,
+        next_escalation_at=page.next_escalation_at, opened_at=page.opened_at,
+        acknowledged_at=page.acknowledged_at, acknowledged_by=name(page.acknowledged_by),
+        acknowledged_via=page.acknowledged_via, resolved_at=page.resolved_at,
+        resolved_by=name(page.resolved_by), note=page.note,
+        notifications=None if notifications is None else [
+            NotificationOut(step=n.step_index + 1, round=n.round + 1, recipient=n.recipient,
+                            channel=n.channel, status=n.status, attempts=n.attempts,
+                            sent_at=n.sent_at, next_attempt_at=n.next_attempt_at,
+                            last_error=n.last_error) for n in notifications])
+
+
+def _contact(c: ContactPoint, user: User) -> ContactPointOut:
+    own_admin = user.role == "admin" and user.authority_id == c.authority_id
+    return ContactPointOut(id=c.id, authority=c.authority.code, network=c.network, name=c.name,
+                           email=c.email, phone=c.phone, languages=c.languages,
+                           channels=c.channels, timezone=c.timezone, active=c.active,
+                           webhook_url=c.webhook_url if own_admin else None)
+
+
+def _admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden(f"this needs the role admin; you are {user.role}")
+
+
+def _network(network: str) -> None:
+    problems: list[FieldProblem] = []
+    oncall.check_network(network, "network", problems)
+    if problems:
+        raise InvalidInput("unknown network", problems)
+
+
+def _instant(value: datetime | None, field: str) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        instant = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        instant = None
+    if instant is None or not 1900 <= instant.year <= 2999:
+        raise InvalidInput(f"{field} is out of range",
+                           [FieldProblem(field, "an instant between 1900 and 2999")])
+    return instant
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def alerts(session: SessionDep, user: UserDep,
+           status_: Annotated[str | None, Query(alias="status",
+                                                pattern="^(open|acknowledged|resolved)$")] = None,
+           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AlertOut]:
+    """My authority's in-app inbox of pages: open first, then acknowledged, then resolved,
+    newest first within each. Authorization: any role of the paged authority."""
+    return [_alert(p) for p in paging.for_authority(session, user, status=status_, limit=limit)]
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+def alert(alert_id: AlertId, session: SessionDep, user: UserDep) -> AlertOut:
+    """One page with every notification sent for it (recipient, channel, time, attempts).
+    Authorization: any role of the paged authority."""
+    page = paging.get(session, alert_id, user)
+    return _alert(page, paging.notifications(session, page))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+def acknowledge(alert_id: AlertId, body: AlertActionIn, session: SessionDep,
+                user: UserDep) -> AlertOut:
+    """I have it: the page stops climbing its escalation policy; time, person and channel are
+    recorded. 409 if it is acknowledged already. Authorization: contact point or supervisor
+    of the paged authority."""
+    page = paging.acknowledge(session, alert_id, user, note=body.note)
+    session.commit()
+    page = paging.get(session, page.id, user)
+    return _alert(page, paging.notifications(session, page))
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+def resolve(alert_id: AlertId, body: AlertActionIn, session: SessionDep,
+            user: UserDep) -> AlertOut:
+    """The matter is dealt with; the page closes (acknowledged or not). Authorization:
+    contact point or supervisor of the paged authority."""
+    page = paging.resolve(session, alert_id, user, note=body.note)
+    session.commit()
+    page = paging.get(session, page.id, user)
+    return _alert(page, paging.notifications(session, page))
+
+
+@router.get("/oncall", response_model=list[OnCallOut])
+def who_is_on_call(
+    session: SessionDep, user: UserDep,
+    network: Annotated[str | None, Query(description=NETWORK_DOC)] = None,
+    at: Annotated[AwareDatetime | None, Query(description="Instant (default now)")] = None,
+) -> list[OnCallOut]:
+    """Who answers for my authority at `at`, per network (one network, or every network with
+    a rotation). Authorization: any role of my authority."""
+    instant = _instant(at, "at")
+    networks = [network] if network else NETWORKS
+    if network:
+        _network(network)
+    out = []
+    for net in networks:
+        rotation = oncall.rotation_for(session, user.authority_id, net)
+        if rotation is None and not network:
+            continue
+        who = oncall.resolve(session, rotation, instant) if rotation else None
+        member = None if who is None else MemberOut(
+            id=who.member.id, name=who.member.name, email=who.member.email,
+            phone=who.member.phone, languages=who.member.languages,
+            channels=who.member.channels, timezone=who.member.timezone)
+        ends_local = None
+        if who is not None and rotation is not None:
+            local = who.ends_at.astimezone(ZoneInfo(rotation.timezone))
+            ends_local = f"{local.isoformat(timespec='minutes')} {rotation.timezone}"
+        out.append(OnCallOut(network=net, at=instant, member=member,
+                             source=who.source if who else None,
+                             starts_at=who.starts_at if who else None,
+                             ends_at=who.ends_at if who else None, ends_local=ends_local))
+    return out
+
+
+@router.post("/oncall/overrides", status_code=status.HTTP_201_CREATED,
+             response_model=OverrideOut)
+def add_override(body: OverrideIn, session: SessionDep, user: UserDep) -> OverrideOut:
+    """Someone else is on call for a period (a swap, sickness); overrides win over the
+    rotation. Authorization: supervisor or admin of my authority."""
+    _network(body.network)
+    starts_at = _instant(body.starts_at, "starts_at")
+    ends_at = _instant(body.ends_at, "ends_at")
+    override = oncall.add_override(session, user, network=body.network, member=body.member,
+                                   starts_at=starts_at, ends_at=ends_at, reason=body.reason)
+    session.commit()
+    return OverrideOut(id=override.id, network=body.network, member=override.member,
+                       starts_at=override.starts_at, ends_at=override.ends_at,
+                       reason=override.reason)
+
+
+@router.post("/oncall/rotations", response_model=RotationOut)
+def set_rotation(body: RotationIn, session: SessionDep, user: UserDep) -> RotationOut:
+    """Create or replace my authority's rotation on a network. Authorization: admin of my
+    authority."""
+    _admin(user)
+    rotation = oncall.set_rotation(session, user.authority_id, network=body.network,
+                                   timezone=body.timezone, handoff_time=body.handoff_time,
+                                   shift_hours=body.shift_hours, starts_on=body.starts_on,
+                                   members=body.members)
+    _audit(session, user, "oncall.rotation", rotation.id, body.model_dump(mode="json"))
+    session.commit()
+    return RotationOut(id=rotation.id, **body.model_dump())
+
+
+@router.post("/oncall/policies", response_model=PolicyOut)
+def set_policy(body: PolicyIn, session: SessionDep, user: UserDep) -> PolicyOut:
+    """Create or replace my authority's escalation policy on a network. Authorization: admin
+    of my authority."""
+    _admin(user)
+    policy = paging.set_policy(session, user.authority_id, network=body.network,
+                               steps=[s.model_dump() for s in body.steps], repeat=body.repeat)
+    _audit(session, user, "oncall.policy", policy.id, body.model_dump(mode="json"))
+    session.commit()
+    return PolicyOut(id=policy.id, **body.model_dump())
+
+
+@router.get("/contact-points", response_model=list[ContactPointOut])
+def contact_points(
+    session: SessionDep, user: UserDep,
+    authority: Annotated[str | None, Query(description="Authority code")] = None,
+    network: Annotated[str | None, Query(description=NETWORK_DOC)] = None,
+) -> list[ContactPointOut]:
+    """The 24/7 directory: contact points of every authority per network, with languages
+    and channels (never webhook secrets). Authorization: any role (the directory is shared
+    by all authorities)."""
+    authority_id = directory.authority_by_code(session, authority).id if authority else None
+    return [_contact(c, user) for c in
+            oncall.contacts(session, authority_id=authority_id, network=network)]
+
+
+@router.post("/contact-points", status_code=status.HTTP_201_CREATED,
+             response_model=ContactPointOut)
+def save_contact_point(body: ContactPointIn, session: SessionDep,
+                       user: UserDep) -> ContactPointOut:
+    """Add a contact point of my authority, or update the one with the same network and
+    name. Authorization: admin of my authority."""
+    _admin(user)
+    contact = oncall.save_contact(session, user.authority_id, body.model_dump())
+    _audit(session, user, "directory.contact_point", contact.id,
+                    body.model_dump(mode="json", exclude={"webhook_secret"}))
+    session.commit()
+    return _contact(contact, user)
+
+
+def _audit(session: SessionDep, user: User, action: str, object_id: int,
+           detail: dict[str, Any]) -> None:
+    audit.record(session, action, actor=user, object_type=action.split(".")[-1],
+                 object_id=str(object_id), detail=detail)

@@ -1,0 +1,127 @@
+"""Electronic transfer between instances: who this instance is, and its inbox for envelopes
+from peers (mla/transfer.py). No bearer token here: a message is authenticated by its
+signature, made with a key the sending peer published."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep
+from api.problems import PROBLEM_RESPONSES, described, problem
+from mla import transfer
+
+router = APIRouter(prefix="/transfer", tags=["transfer"])
+
+
+class IdentityOut(BaseModel):
+    code: str
+    country: str
+    name: str
+    timezone: str
+    languages: list[str]
+
+
+class ReceiptOut(BaseModel):
+    """`receipt`: JWS (ES256, our transfer signing key) of {message_id, sender, receiver,
+    payload_sha256, received_at, request_reference, outcome}."""
+
+    message_id: str | None = None
+    receipt: str
+
+
+@router.get("/identity", response_model=IdentityOut,
+            responses={404: PROBLEM_RESPONSES[404]})
+def identity(session: SessionDep) -> IdentityOut:
+    """The authority this instance hosts, for peers registering it (`mla peers add`).
+    Authorization: public."""
+    return IdentityOut(**transfer.identity(session))
+
+
+_BODY = {
+    "required": True,
+    "description": "The envelope: a JWE in compact serialization, as the whole body "
+                   "(application/jose or text/plain) or as {\"envelope\": \"...\"}.",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/json": {"schema": {
+            "type": "object", "required": ["envelope"],
+            "properties": {"envelope": {"type": "string"}}}},
+    },
+}
+
+
+async def _read(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` (the rest is not read into memory)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _envelope(raw: bytes, content_type: str) -> Any:
+    try:
+        body = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if content_type.startswith("application/json"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None
+        return parsed.get("envelope") if isinstance(parsed, dict) else None
+    return body
+
+
+@router.post("/inbox", response_model=ReceiptOut, openapi_extra={"requestBody": _BODY},
+             responses={400: described("Malformed, undecryptable, expired or misdirected "
+                                       "envelope (`reason` says which)"),
+                        401: described("Unknown sender or signature not valid"),
+                        404: described("This instance takes no part in transfer"),
+                        409: described("Message id reused with other content, or unknown "
+                                       "exchange"),
+                        413: described("Envelope too large"),
+                        422: described("The message's content cannot be recorded"),
+                        503: described("Busy with the same request; send again")})
+async def inbox(request: Request) -> Any:
+    """Deliver one signed and encrypted message from a peer instance. A new message is
+    stored and answered with a signed receipt; the same message again gets the same receipt.
+    Every rejection is recorded in the audit trail and changes nothing else.
+    Authorization: public; the message must be signed with a transfer key its sender (a
+    registered peer) published, and encrypted to one of ours."""
+    limit = transfer.max_envelope_bytes()
+    raw = await _read(request, limit)
+    sessions = request.app.state.sessions
+
+    def work() -> tuple[str, str | None]:
+        with sessions() as session:
+            if raw is None:
+                rejected = transfer.TransferRejected(
+                    413, "too_large", f"envelopes are limited to {limit} bytes")
+                transfer.record_rejection(session, rejected, size=limit + 1)
+                session.commit()
+                raise rejected
+            envelope = _envelope(raw, request.headers.get("content-type", "").lower())
+            receipt = transfer.handle_inbound(session, envelope)
+            claims = transfer.receipt_claims(receipt)
+            return receipt, claims.get("message_id")
+
+    try:
+        receipt, message_id = await run_in_threadpool(work)
+    except transfer.TransferRejected as exc:
+        extra: dict[str, Any] = {"reason": exc.reason, "instance": request.url.path}
+        if exc.message_id:
+            extra["message_id"] = exc.message_id
+        if exc.problems:
+            extra["errors"] = [{"field": p.path, "message": p.message} for p in exc.problems]
+        return problem(exc.status, exc.title, exc.detail, **extra)
+    return JSONResponse({"message_id": message_id, "receipt": receipt})

@@ -1,0 +1,625 @@
+"""Console pages. Like the API routers, they only translate HTTP: every read and write goes
+through the domain (`mla.access`, `filing`, `lifecycle`, `deadlines`, `documents`, `alerts`),
+so the console can do exactly what the user's token can do through the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from starlette.datastructures import FormData, UploadFile
+
+import workflows
+from api import views
+from api.deps import SessionDep
+from api.web import forms
+from api.web.session import (
+    PREFIX,
+    CheckedForm,
+    ConsoleRoute,
+    ConsoleUser,
+    end_session,
+    flash,
+    page,
+    redirect,
+    safe_next,
+    start_session,
+)
+from mla import (
+    access,
+    attachments,
+    audit,
+    deadlines,
+    documents,
+    filing,
+    kinds,
+    legal,
+    lifecycle,
+    listing,
+    paging,
+    security,
+    templates,
+    translations,
+)
+from mla.clock import utcnow
+from mla.errors import (
+    Conflict,
+    DomainError,
+    FieldProblem,
+    GuardRejected,
+    IllegalTransition,
+    InvalidInput,
+    RateLimited,
+    Unauthorized,
+)
+from mla.models import Authority, Deadline, User
+from mla.models import Request as MlaRequest
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
+
+PER_PAGE = 20
+HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "Legal basis",
+                 "title": "Short title", "language": "Language of the text"}
+LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
+             "ru": "Russian", "es": "Spanish", "de": "German", "it": "Italian",
+             "pt": "Portuguese", "sw": "Swahili", "nl": "Dutch"}
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def local(instant: datetime | None, tz: str) -> str:
+    if instant is None:
+        return ""
+    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def countdown(due: datetime, now: datetime) -> str:
+    """"in 3 d 4 h" / "overdue by 2 h 5 min": the server's text, refreshed by console.js."""
+    seconds = int((due - now).total_seconds())
+    past = seconds < 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    else:
+        text = f"{minutes} min"
+    return f"overdue by {text}" if past else f"in {text}"
+
+
+def kind_label(kind: str) -> str:
+    try:
+        return kinds.get(kind).label
+    except InvalidInput:
+        return kind
+
+
+def state_label(workflow: str, state: str) -> str:
+    wf = workflows.get(workflow)
+    found = wf.states.get(state)
+    return found.label if found else state
+
+
+def event_label(workflow: str, event: str) -> str:
+    for t in workflows.get(workflow).definition.transitions:
+        if t.event == event and t.label:
+            return t.label
+    return event.replace("_", " ").capitalize()
+
+
+def _tz(user: User) -> str:
+    return user.authority.timezone
+
+
+def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows = []
+    for d in items:
+        out = views.deadline(d, now)
+        rows.append({
+            "out": out, "due_mine": local(d.due_at, _tz(user)),
+            "countdown": countdown(d.due_at, now) if out.status in ("running", "overdue")
+            else "", "iso": d.due_at.isoformat(),
+            "acting_local": out.due_local if out.acting_authority != user.authority.code
+            else "",
+        })
+    return rows
+
+
+def _my_offset(user: User) -> str:
+    offset = utcnow().astimezone(ZoneInfo(_tz(user))).isoformat()[-6:]
+    return offset
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def home() -> Response:
+    return redirect(f"{PREFIX}/requests")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return page(request, "login.html", {"next": safe_next(next), "username": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, form: CheckedForm, session: SessionDep) -> Response:
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    target = safe_next(str(form.get("next") or ""))
+    ip = request.client.host if request.client else "unknown"
+    try:
+        user = security.authenticate(session, username, password, ip)
+    except (Unauthorized, RateLimited) as exc:
+        status = 429 if isinstance(exc, RateLimited) else 401
+        return page(request, "login.html", {"next": target, "username": username,
+                                            "error": exc.detail}, status_code=status)
+    token, _ = security.issue_access_token(session, user)
+    session.commit()
+    start_session(request, token)
+    return redirect(target)
+
+
+@router.post("/logout", response_class=HTMLResponse)
+def logout(request: Request, form: CheckedForm) -> Response:
+    end_session(request)
+    flash(request, "You are logged out.")
+    return redirect(f"{PREFIX}/login")
+
+
+# --- requests list ---------------------------------------------------------------------------
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def request_list(
+    request: Request,
+    session: SessionDep,
+    user: ConsoleUser,
+    kind: str = "",
+    state: str = "",
+    counterpart: str = "",
+    overdue: bool = False,
+    sort: Annotated[str, Query(pattern="^(created|updated|reference|kind|state|due)$")]
+    = "created",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1,
+) -> Response:
+    found = listing.search(session, user, kind=kind or None, state=state or None,
+                           counterpart=counterpart or None, overdue=overdue, sort=sort,
+                           descending=order == "desc", page=page_number, per_page=PER_PAGE)
+    now = utcnow()
+    rows = []
+    for r in found.items:
+        mine_requesting = r.requesting_authority_id == user.authority_id
+        other = r.requested_authority if mine_requesting else r.requesting_authority
+        due = found.next_due.get(r.id)
+        rows.append({
+            "r": r, "kind": kind_label(r.kind), "state": state_label(r.workflow, r.state),
+            "side": "outgoing" if mine_requesting else "incoming", "other": other,
+            "title": r.title if access.can_read_content(user) else None,
+            "due": local(due, _tz(user)) if due else "", "due_iso": due.isoformat() if due
+            else "", "countdown": countdown(due, now) if due else "",
+            "overdue": bool(due and due < now), "updated": local(r.updated_at, _tz(user)),
+        })
+    filters = {"kind": kind, "state": state, "counterpart": counterpart,
+               "overdue": "true" if overdue else ""}
+
+    def link(**change: Any) -> str:
+        params = {**filters, "sort": sort, "order": order, "page": page_number, **change}
+        return f"{PREFIX}/requests?" + urlencode({k: v for k, v in params.items() if v})
+
+    def sort_link(column: str) -> str:
+        flip = "asc" if sort == column and order == "desc" else "desc"
+        return link(sort=column, order=flip, page=1)
+
+    states = sorted({s.name: s.label for name in workflows.names()
+                     for s in workflows.get(name).definition.states}.items())
+    others = session.scalars(select(Authority).where(Authority.id != user.authority_id)
+                             .order_by(Authority.code)).all()
+    return page(request, "requests.html", {
+        "rows": rows, "found": found, "filters": filters, "sort": sort, "order": order,
+        "link": link, "sort_link": sort_link, "kinds": kinds.all_kinds(), "states": states,
+        "authorities": others, "tz": _tz(user), "nav": "requests",
+        "can_file": user.role in filing.FILING_ROLES,
+    })
+
+
+# --- one request -----------------------------------------------------------------------------
+
+
+def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -> dict[str, Any]:
+    content = access.can_read_content(user)
+    tz = _tz(user)
+    wf = workflows.get(request_row.workflow)
+    events = lifecycle.allowed_events(request_row, user)
+    actions = []
+    for event in events:
+        step = wf.candidates(event, request_row.state)[0].definition
+        actions.append({"event": event, "label": step.label or event,
+                        "reason": "reason_required" in step.guards,
+                        "grounds": "refusal_grounds" in step.guards})
+    grounds = {}
+    if any(a["grounds"] for a in actions):
+        grounds = legal.refusal_grounds(request_row.legal_basis, request_row.kind)
+    history = []
+    for e in lifecycle.history(session, request_row):
+        history.append({
+            "at": local(e.at, tz), "iso": e.at.isoformat(),
+            "event": "Filed" if e.event == "file" else event_label(request_row.workflow,
+                                                                   e.event),
+            "from": state_label(request_row.workflow, e.from_state) if e.from_state else "",
+            "to": state_label(request_row.workflow, e.to_state),
+            "actor": (e.actor.username if e.actor else "system") if content else None,
+            "reason": e.reason if content else None,
+            "data": e.data if content else None,
+        })
+    ctx: dict[str, Any] = {
+        "r": request_row, "content": content, "kind": kind_label(request_row.kind),
+        "state": state_label(request_row.workflow, request_row.state),
+        "actions": actions, "grounds": grounds, "history": history,
+        "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
+        "tz": tz, "nav": "requests",
+        "mine": lifecycle.acting_party(request_row, user),
+        "created": local(request_row.created_at, tz),
+        "updated": local(request_row.updated_at, tz),
+        "final": wf.is_final(request_row.state),
+    }
+    if content:
+        ctx["languages"] = [(lang, LANGUAGES.get(lang, lang))
+                            for lang in translations.texts(session, request_row)]
+        ctx["attachments"] = attachments.for_request(session, request_row, user)
+        ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
+        ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
+                           and user.role in filing.FILING_ROLES)
+    return ctx
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request: Request, request_id: uuid.UUID, session: SessionDep,
+                 user: ConsoleUser) -> Response:
+    row = access.get_request(session, request_id, user)
+    ctx = _request_context(session, row, user)
+    if ctx["content"]:
+        audit.record(session, "request.read", actor=user, object_type="request",
+                     object_id=str(row.id), detail={"via": "console"})
+        session.commit()
+    return page(request, "request.html", ctx)
+
+
+@router.post("/requests/{request_id}/events", response_class=HTMLResponse)
+def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
+               session: SessionDep, user: ConsoleUser) -> Response:
+    row = access.get_request(session, request_id, user)
+    event = str(form.get("event") or "")
+    data: dict[str, Any] = {}
+    reason = str(form.get("reason") or "").strip()
+    if reason:
+        data["reason"] = reason
+    grounds = [g for g in form.getlist("grounds") if isinstance(g, str)]
+    if grounds:
+        data["grounds"] = grounds
+    version = str(form.get("version") or "")
+    expected = int(version) if version.isdigit() else None
+    try:
+        result = lifecycle.transition(session, row, event, user, expected_version=expected,
+                                      **data)
+        session.commit()
+    except (GuardRejected, IllegalTransition, Conflict, InvalidInput) as exc:
+        session.rollback()
+        row = access.get_request(session, request_id, user)
+        problems = getattr(exc, "problems", [])
+        ctx = _request_context(session, row, user)
+        ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
+                   chosen_grounds=grounds)
+        return page(request, "request.html", ctx,
+                    status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
+    flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
+                   f"{state_label(row.workflow, result.to_state)}.")
+    return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+@router.get("/requests/{request_id}/document", response_class=HTMLResponse)
+def document(request: Request, request_id: uuid.UUID, session: SessionDep, user: ConsoleUser,
+             language: Annotated[str | None, Query(pattern="^[a-z]{2}$")] = None) -> Response:
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    text, lang = documents.render(session, row, language=language, fmt="html")
+    audit.record(session, "request.document", actor=user, object_type="request",
+                 object_id=str(row.id), detail={"language": lang, "format": "html",
+                                                "via": "console"})
+    session.commit()
+    # The layout carries its own print styles inline; it runs no script.
+    return HTMLResponse(text, headers={
+        "Content-Language": lang, "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                   "img-src data:; frame-ancestors 'none'"})
+
+
+@router.post("/requests/{request_id}/attachments", response_class=HTMLResponse)
+def upload(request: Request, request_id: uuid.UUID, form: CheckedForm, session: SessionDep,
+           user: ConsoleUser) -> Response:
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        flash(request, "Choose a file to attach first.")
+        return redirect(f"{PREFIX}/requests/{row.id}#attachments")
+    content = attachments.read_limited(iter(lambda: file.file.read(1024 * 1024), b""))
+    added = attachments.add(session, row, user, filename=file.filename,
+                            content_type=file.content_type or "", content=content)
+    session.commit()
+    flash(request, f"Attached {added.filename} (SHA-256 {added.sha256[:16]}…).")
+    return redirect(f"{PREFIX}/requests/{row.id}#attachments")
+
+
+@router.get("/attachments/{attachment_id}")
+def download(attachment_id: uuid.UUID, session: SessionDep, user: ConsoleUser) -> Response:
+    from api.routers.attachments import download as api_download
+
+    # The API's own answer (digest header, safe file name, nosniff), same checks.
+    return api_download(attachment_id, session, user)
+
+
+# --- the template form --------------------------------------------------------------------
+
+
+def _header_context(session: SessionDep, user: User, kind: str) -> dict[str, Any]:
+    family = kinds.get(kind).family
+    return {
+        "authorities": session.scalars(select(Authority).where(
+            Authority.id != user.authority_id).order_by(Authority.code)).all(),
+        "bases": [b for b in legal.all_bases().values() if family in b.families],
+        "languages": sorted(LANGUAGES.items(), key=lambda item: item[1]),
+    }
+
+
+def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
+               version: int, data: dict[str, Any], header: dict[str, Any],
+               problems: list[FieldProblem], row: MlaRequest | None = None,
+               extra_rows: list[str] | None = None, status_code: int = 200,
+               message: str | None = None) -> Response:
+    spec = templates.get(kind, version)
+    tree = forms.build(spec.root, data, extra_rows=extra_rows or [],
+                       default_offset=_my_offset(user))
+    rest = forms.attach_errors(tree, problems)
+    names = forms.titles(tree) | HEADER_TITLES
+    summary = []
+    for p in problems:
+        parts = p.path.split(".")
+        while len(parts) > 1 and ".".join(parts) not in names:
+            parts.pop()  # a problem inside a field shows under the nearest one named
+        near = ".".join(parts)
+        anchor = forms.html_id(near) if near.startswith(forms.ROOT) else f"h-{near}"
+        where = names.get(near, p.path)
+        inner = p.path[len(near) + 1:] if p.path != near else ""
+        summary.append((anchor, where + (f" ({inner})" if inner else ""), p.message))
+    ctx = {"kind": kind, "kind_label": kind_label(kind), "title": spec.title.get("en", kind),
+           "version": version, "tree": tree, "header": header, "header_errors": rest,
+           "summary": summary, "row": row, "nav": "new", "message": message,
+           **_header_context(session, user, kind)}
+    return page(request, "form.html", ctx, status_code=status_code)
+
+
+def _add_rows(form: FormData) -> list[str]:
+    action = str(form.get("action") or "")
+    return [action[4:]] if action.startswith("add:") else []
+
+
+@router.get("/new", response_class=HTMLResponse)
+def choose_kind(request: Request, user: ConsoleUser) -> Response:
+    access.require_content(user)
+    return page(request, "new.html", {"kinds": [(k, templates.get(k).title.get("en", k),
+                                                 kinds.get(k)) for k in templates.kinds()],
+                                      "nav": "new"})
+
+
+@router.get("/new/{kind}", response_class=HTMLResponse)
+def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser) -> Response:
+    _filing_role(user)
+    _known_kind(kind)
+    header = {"requested_authority": "", "legal_basis": "", "title": "", "language": "en"}
+    return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
+                      data={}, header=header, problems=[])
+
+
+@router.post("/new/{kind}", response_class=HTMLResponse)
+def file_new(request: Request, kind: str, form: CheckedForm, session: SessionDep,
+             user: ConsoleUser) -> Response:
+    _filing_role(user)
+    _known_kind(kind)
+    version = templates.latest_version(kind)
+    data = forms.parse(templates.get(kind, version).root, form)
+    header = {k: str(form.get(k) or "").strip() for k in
+              ("requested_authority", "legal_basis", "title", "language")}
+    if _add_rows(form):
+        return _form_page(request, session, user, kind=kind, version=version, data=data,
+                          header=header, problems=[], extra_rows=_add_rows(form))
+    problems = []
+    requested = session.scalar(select(Authority).where(
+        Authority.code == header["requested_authority"]))
+    if requested is None:
+        problems.append(FieldProblem("requested_authority", "choose the requested authority"))
+    try:
+        if problems:
+            raise InvalidInput("choose the requested authority", [])
+        assert requested is not None
+        row = filing.file_request(session, user, kind=kind, requested_authority_id=requested.id,
+                                  legal_basis=header["legal_basis"], title=header["title"],
+                                  language=header["language"], data=data)
+        session.commit()
+    except InvalidInput as exc:
+        session.rollback()
+        return _form_page(request, session, user, kind=kind, version=version, data=data,
+                          header=header, problems=problems + exc.problems, status_code=422,
+                          message="The request was not saved: correct the fields marked "
+                                  "below.")
+    if str(form.get("action")) == "submit":
+        return _submit(request, session, row, user)
+    flash(request, f"Draft {row.reference} saved.")
+    return redirect(f"{PREFIX}/requests/{row.id}/edit")
+
+
+@router.get("/requests/{request_id}/edit", response_class=HTMLResponse)
+def edit_form(request: Request, request_id: uuid.UUID, session: SessionDep, user: ConsoleUser,
+              check: bool = False) -> Response:
+    row = _draft(session, request_id, user)
+    problems = []
+    message = None
+    if check:
+        problems = [FieldProblem(f"data.{p.path}", p.message) for p in
+                    templates.validate(row.kind, row.data, row.template_version)]
+        if problems:
+            message = (f"Draft {row.reference} is saved, but it cannot be submitted for review "
+                       f"until the {len(problems)} problem(s) below are fixed.")
+    return _form_page(request, session, user, kind=row.kind, version=row.template_version,
+                      data=row.data, header=_header_of(row), problems=problems, row=row,
+                      status_code=422 if problems else 200, message=message)
+
+
+@router.post("/requests/{request_id}/edit", response_class=HTMLResponse)
+def save_draft(request: Request, request_id: uuid.UUID, form: CheckedForm, session: SessionDep,
+               user: ConsoleUser) -> Response:
+    row = _draft(session, request_id, user)
+    data = forms.parse(templates.get(row.kind, row.template_version).root, form)
+    if _add_rows(form):
+        return _form_page(request, session, user, kind=row.kind, version=row.template_version,
+                          data=data, header=_header_of(row), problems=[], row=row,
+                          extra_rows=_add_rows(form))
+    version = str(form.get("version") or "")
+    try:
+        filing.update_draft(session, row, user, data=data,
+                            expected_version=int(version) if version.isdigit() else None)
+        session.commit()
+    except (InvalidInput, Conflict) as exc:
+        session.rollback()
+        row = _draft(session, request_id, user)
+        return _form_page(request, session, user, kind=row.kind, version=row.template_version,
+                          data=data, header=_header_of(row),
+                          problems=getattr(exc, "problems", []), row=row,
+                          status_code=409 if isinstance(exc, Conflict) else 422,
+                          message=("Someone else changed this draft; your text is below, "
+                                   "the saved version has moved on: " + exc.detail)
+                          if isinstance(exc, Conflict) else
+                          "The draft was not saved: correct the fields marked below.")
+    if str(form.get("action")) == "submit":
+        return _submit(request, session, row, user)
+    flash(request, f"Draft {row.reference} saved.")
+    return redirect(f"{PREFIX}/requests/{row.id}/edit")
+
+
+def _submit(request: Request, session: SessionDep, row: MlaRequest, user: User) -> Response:
+    # Reviewers get complete forms: the console checks what transmission will require, now,
+    # while the drafter can still fix it field by field.
+    if templates.validate(row.kind, row.data, row.template_version):
+        return redirect(f"{PREFIX}/requests/{row.id}/edit?check=true")
+    try:
+        lifecycle.transition(session, row, "submit", user)
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        flash(request, f"Saved, but not submitted: {exc.detail}")
+        return redirect(f"{PREFIX}/requests/{row.id}")
+    flash(request, f"{row.reference} submitted for review.")
+    return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+def _draft(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    if lifecycle.acting_party(row, user) != "requesting" or user.role not in \
+            filing.FILING_ROLES:
+        from mla.errors import Forbidden
+
+        raise Forbidden("only officers of the requesting authority edit the draft")
+    if row.state != "draft":
+        raise Conflict(f"request {row.reference} is {state_label(row.workflow, row.state)}; "
+                       f"only drafts are edited")
+    return row
+
+
+def _header_of(row: MlaRequest) -> dict[str, Any]:
+    return {"requested_authority": row.requested_authority.code,
+            "legal_basis": row.legal_basis, "title": row.title, "language": row.language}
+
+
+def _filing_role(user: User) -> None:
+    if user.role not in filing.FILING_ROLES:
+        from mla.errors import Forbidden
+
+        raise Forbidden(f"filing a request needs the role officer or supervisor; you are "
+                        f"{user.role}")
+
+
+def _known_kind(kind: str) -> None:
+    if kind not in templates.kinds():
+        from mla.errors import NotFound
+
+        raise NotFound(f"no template for kind '{kind}'")
+
+
+# --- alerts (pages of the 24/7 point) ---------------------------------------------------------
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alert_inbox(request: Request, session: SessionDep, user: ConsoleUser,
+                status: Annotated[str, Query(pattern="^(open|acknowledged|resolved|all)$")]
+                = "all") -> Response:
+    items = paging.for_authority(session, user, status=None if status == "all" else status)
+    tz = _tz(user)
+    rows = [{"p": p, "opened": local(p.opened_at, tz),
+             "acknowledged": local(p.acknowledged_at, tz),
+             "resolved": local(p.resolved_at, tz)} for p in items]
+    return page(request, "alerts.html", {
+        "rows": rows, "status": status, "tz": tz, "nav": "alerts",
+        "can_act": user.role in paging.ACK_ROLES, "statuses": ("all", *paging.STATUSES)})
+
+
+@router.post("/alerts/{alert_id}/{action}", response_class=HTMLResponse)
+def alert_action(request: Request, alert_id: int,
+                 action: Annotated[str, Path(pattern="^(acknowledge|resolve)$")],
+                 form: CheckedForm, session: SessionDep, user: ConsoleUser) -> Response:
+    note = str(form.get("note") or "").strip()[:2000] or None
+    try:
+        if action == "acknowledge":
+            paging.acknowledge(session, alert_id, user, note=note, via="console")
+        else:
+            paging.resolve(session, alert_id, user, note=note)
+        session.commit()
+        flash(request, f"Alert {alert_id} {action}d.")
+    except Conflict as exc:
+        session.rollback()
+        flash(request, exc.detail)
+    return redirect(f"{PREFIX}/alerts#alert-{alert_id}")
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+
+@router.get("/workflows", response_class=HTMLResponse)
+def workflow_list(request: Request, user: ConsoleUser) -> Response:
+    return page(request, "workflows.html", {
+        "items": [workflows.get(n) for n in workflows.names()], "nav": "workflows"})
+
+
+@router.get("/workflows/{name}", response_class=HTMLResponse)
+def workflow_page(request: Request, name: str, user: ConsoleUser,
+                  state: str | None = None) -> Response:
+    from api.web import diagram
+
+    wf = workflows.get(name)
+    return page(request, "workflow.html", {
+        "wf": wf, "diagram": diagram.layout(wf), "current": state, "nav": "workflows",
+        "mermaid": diagram.mermaid_text(wf)})

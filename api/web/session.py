@@ -1,0 +1,217 @@
+"""Console sessions: the API's own access token in an HttpOnly cookie, renewed while the
+officer works, and a CSRF token on every form (double-submit: a random value in a second
+SameSite=Strict cookie that each POST must echo in its `csrf_token` field, plus an Origin
+check). Authorization is the API's: the same token verification, the same domain checks."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from jose import jwt
+from jose.exceptions import JOSEError
+from starlette.datastructures import FormData
+
+from api.deps import SessionDep
+from mla import security
+from mla.errors import DomainError, Forbidden, NotFound, Unauthorized
+from mla.models import User
+
+PREFIX = "/console"
+SESSION_COOKIE = "mla_console"
+CSRF_COOKIE = "mla_console_csrf"
+FLASH_COOKIE = "mla_console_flash"
+CSRF_FIELD = "csrf_token"
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class LoginRequired(Exception):
+    """No valid session: the browser goes to the login page and comes back."""
+
+
+class CsrfRejected(Exception):
+    """A POST without the form's CSRF token, or from another origin."""
+
+
+def secure_cookies(request: Request) -> bool:
+    """MLA_CONSOLE_SECURE_COOKIES: `auto` (default; Secure when the request came over HTTPS),
+    `true` behind a TLS-terminating proxy, `false` never."""
+    setting = os.environ.get("MLA_CONSOLE_SECURE_COOKIES", "auto").strip().lower()
+    if setting in ("1", "true", "yes"):
+        return True
+    if setting in ("0", "false", "no"):
+        return False
+    return request.url.scheme == "https"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(name, value, path=PREFIX, httponly=True, samesite="strict",
+                        secure=secure_cookies(request))
+
+
+def _queue_cookie(request: Request, name: str, value: str | None) -> None:
+    """Cookies are written by ConsoleRoute on whatever response the page returns."""
+    if not hasattr(request.state, "cookies"):
+        request.state.cookies = {}
+    request.state.cookies[name] = value
+
+
+def start_session(request: Request, token: str) -> None:
+    _queue_cookie(request, SESSION_COOKIE, token)
+    # A fresh CSRF value at login, so one planted before it is worth nothing after.
+    new = secrets.token_urlsafe(32)
+    request.state.csrf = new
+    _queue_cookie(request, CSRF_COOKIE, new)
+
+
+def end_session(request: Request) -> None:
+    _queue_cookie(request, SESSION_COOKIE, None)
+
+
+def flash(request: Request, message: str) -> None:
+    _queue_cookie(request, FLASH_COOKIE, quote(message[:300]))
+
+
+def csrf_token(request: Request) -> str:
+    """The value forms carry; made (and its cookie queued) on the first page of a visit."""
+    token = getattr(request.state, "csrf", None) or request.cookies.get(CSRF_COOKIE)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        _queue_cookie(request, CSRF_COOKIE, token)
+    request.state.csrf = token
+    return token
+
+
+def current_user(request: Request, session: SessionDep) -> User:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired
+    try:
+        user = security.verify_access_token(session, token)
+    except Unauthorized:
+        end_session(request)
+        raise LoginRequired from None
+    request.state.user = user
+    # Sliding session: past half its life the token is replaced, so an officer who keeps
+    # working is not logged out mid-form, and one who walks away is after the token lifetime.
+    try:
+        issued = int(jwt.get_unverified_claims(token).get("iat", 0))
+    except (JOSEError, TypeError, ValueError):
+        issued = 0
+    if time.time() - issued > security.token_ttl() / 2:
+        renewed, _ = security.issue_access_token(session, user)
+        session.commit()
+        _queue_cookie(request, SESSION_COOKIE, renewed)
+    return user
+
+
+ConsoleUser = Annotated[User, Depends(current_user)]
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, once its CSRF token and origin are checked."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if origin.rstrip("/") != expected:
+            raise CsrfRejected
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not (isinstance(sent, str) and cookie and hmac.compare_digest(sent, cookie)):
+        raise CsrfRejected
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def safe_next(target: str | None) -> str:
+    """Only a console path of this site, so the login form is no open redirect."""
+    if not target:
+        return f"{PREFIX}/requests"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith(PREFIX + "/") or "\\" in target:
+        return f"{PREFIX}/requests"
+    return target
+
+
+def page(request: Request, name: str, context: dict[str, Any] | None = None,
+         status_code: int = 200) -> Response:
+    ctx = {"user": getattr(request.state, "user", None), "csrf": csrf_token(request),
+           "flash": _take_flash(request), "prefix": PREFIX, **(context or {})}
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _take_flash(request: Request) -> str | None:
+    from urllib.parse import unquote
+
+    message = request.cookies.get(FLASH_COOKIE)
+    if message and FLASH_COOKIE not in getattr(request.state, "cookies", {}):
+        _queue_cookie(request, FLASH_COOKIE, None)
+        return unquote(message)
+    return None
+
+
+def error_page(request: Request, status_code: int, title: str, detail: str) -> Response:
+    return page(request, "error.html", {"title": title, "detail": detail},
+                status_code=status_code)
+
+
+class ConsoleRoute(APIRoute):
+    """Console routes answer HTML: errors become pages (404 for other authorities' objects,
+    as in the API), a missing session goes to the login page, queued cookies are written."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await original(request)
+            except LoginRequired:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.method != "GET":
+                    target = f"{PREFIX}/requests"
+                response = redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
+            except CsrfRejected:
+                response = error_page(request, 403, "Form expired",
+                                      "This form was not sent from this console or is too "
+                                      "old. Go back, reload the page and try again.")
+            except NotFound as exc:
+                response = error_page(request, 404, "Not found", exc.detail)
+            except Forbidden as exc:
+                response = error_page(request, 403, "Not allowed", exc.detail)
+            except DomainError as exc:
+                response = error_page(request, 400, exc.title, exc.detail)
+            for name, value in getattr(request.state, "cookies", {}).items():
+                if value is None:
+                    response.delete_cookie(name, path=PREFIX, httponly=True, samesite="strict",
+                                           secure=secure_cookies(request))
+                else:
+                    _set_cookie(request, response, name, value)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                "script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+            return response
+
+        return handler

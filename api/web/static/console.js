@@ -1,0 +1,60 @@
+// MLA console: a few enhancements over server-rendered pages; everything works without them.
+(function () {
+  "use strict";
+
+  // Deadline countdowns, from the instant in each <time class="countdown" datetime="...">.
+  function countdown(due) {
+    var seconds = Math.round((due - Date.now()) / 1000);
+    var past = seconds < 0;
+    seconds = Math.abs(seconds);
+    var days = Math.floor(seconds / 86400), hours = Math.floor((seconds % 86400) / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    var text = days ? days + " d " + hours + " h" : hours ? hours + " h " + minutes + " min" : minutes + " min";
+    return past ? "overdue by " + text : "in " + text;
+  }
+  function tick() {
+    document.querySelectorAll("time.countdown[datetime]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(due)) { el.textContent = countdown(due); }
+    });
+  }
+  tick();
+  setInterval(tick, 30000);
+
+  // List fields: "Add" clones the blank row in the page instead of a round trip to the server;
+  // "Remove" drops a row. Indices only need to be distinct: the server renumbers them.
+  document.addEventListener("click", function (event) {
+    var add = event.target.closest("[data-add]");
+    if (add) {
+      var list = add.closest("[data-list]");
+      var template = list && list.querySelector(":scope > template");
+      if (!template) { return; }
+      event.preventDefault();
+      var index = parseInt(list.getAttribute("data-next"), 10) || 0;
+      list.setAttribute("data-next", String(index + 1));
+      var placeholder = list.getAttribute("data-placeholder");
+      var html = template.innerHTML.split(placeholder).join(String(index));
+      var holder = document.createElement("div");
+      holder.innerHTML = html;
+      var row = holder.firstElementChild;
+      list.querySelector(":scope > .items").appendChild(row);
+      var first = row.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) { first.focus(); }
+      return;
+    }
+    var remove = event.target.closest("[data-remove]");
+    if (remove) {
+      var item = remove.closest(".item");
+      var owner = item && item.closest("[data-list]");
+      if (!item || !owner) { return; }
+      event.preventDefault();
+      item.remove();
+      var next = owner.querySelector(":scope > [data-add]");
+      if (next) { next.focus(); }
+    }
+  });
+
+  // After a failed save, take keyboard and screen-reader users to the list of problems.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+})();

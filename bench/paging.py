@@ -1,0 +1,200 @@
+"""Urgent request -> first page delivered, end to end, on PostgreSQL.
+
+Starts `mla serve` and `mla worker` as subprocesses on a private schema, and a webhook
+receiver on loopback (it checks each HMAC signature) for KE-ODPP's Budapest 24/7 desk. Then,
+one at a time with a pause between (so the worker is asleep, as it is at 3 a.m.), it makes
+urgent requests reach KE-ODPP over HTTP:
+
+- `incoming`: KE registers a preservation request received (POST /requests/incoming);
+- `transmit`: FR transmits a preservation request already approved
+  (POST /requests/{id}/transitions {"event": "transmit"}).
+
+Latency = from sending that HTTP request to the webhook arriving at the receiver.
+
+    python -m bench.paging [--requests 100] [--pause 0.2] [--database URL]
+
+Target: p99 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from bench.api import _free_port, _percentile
+from bench.transitions import DEFAULT_URL, drop, prepare
+from mla import db, directory, oncall, paging, security, templates
+
+SCHEMA = "mla_bench_paging"
+SECRET = "bench-secret-0123456789"
+KIND = "mla.e_evidence.preservation"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.bad_signatures = 0
+        self.cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                arrived = time.perf_counter()
+                stamp = self.headers.get("X-MLA-Timestamp", "")
+                expected = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body,
+                                    hashlib.sha256).hexdigest()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                with receiver.cond:
+                    if not hmac.compare_digest(expected,
+                                               self.headers.get("X-MLA-Signature", "")):
+                        receiver.bad_signatures += 1
+                    reference = json.loads(body)["reference"]
+                    receiver.arrivals.setdefault(reference, arrived)
+                    receiver.cond.notify_all()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/page"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, reference: str, timeout: float = 30) -> float:
+        with self.cond:
+            if not self.cond.wait_for(lambda: reference in self.arrivals, timeout):
+                raise TimeoutError(f"no page for {reference} within {timeout} s")
+            return self.arrivals[reference]
+
+
+def seed(url: str, hook_url: str) -> dict[str, str]:
+    engine = db.make_engine(url)
+    with db.unit_of_work(engine) as s:
+        fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
+                                     timezone="Europe/Paris", languages=["fr", "en"])
+        ke = directory.add_authority(s, code="KE-ODPP", country="KE", name="KE",
+                                     timezone="Africa/Nairobi", languages=["en"])
+        users = {f"fr.{r}": directory.add_user(s, fr, username=f"fr.{r}", full_name=r, role=r)
+                 for r in ("officer", "supervisor")}
+        users["ke.officer"] = directory.add_user(s, ke, username="ke.officer",
+                                                 full_name="officer", role="officer")
+        desk = oncall.save_contact(s, ke.id, {
+            "network": "budapest_24_7", "name": "Cyber desk", "languages": ["en"],
+            "channels": ["webhook"], "webhook_url": hook_url, "webhook_secret": SECRET,
+            "timezone": "Africa/Nairobi"})
+        oncall.set_rotation(s, ke.id, network="budapest_24_7", timezone="Africa/Nairobi",
+                            handoff_time="08:00", shift_hours=24, starts_on=date(2026, 1, 1),
+                            members=[desk.id])
+        paging.set_policy(s, ke.id, network="budapest_24_7", repeat=0,
+                          steps=[{"notify": "on_call", "delay_minutes": 5}])
+        tokens = {name: security.issue_access_token(s, user)[0] for name, user in users.items()}
+    engine.dispose()
+    return tokens
+
+
+def _wait_healthy(base: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("mla serve did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100, help="per path")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds between requests (the worker falls asleep)")
+    parser.add_argument("--database", default=DEFAULT_URL)
+    args = parser.parse_args()
+    templates.load_all()
+    receiver = Receiver()
+    url = prepare(args.database, SCHEMA)
+    tokens = seed(url, receiver.url)
+    port = _free_port()
+    env = {**os.environ, "MLA_DATABASE_URL": url}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "mla.cli", "serve", "--port", str(port)],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "mla.cli", "worker", "--poll", "5"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, list[float]] = {"incoming": [], "transmit": []}
+    responses: list[float] = []
+    try:
+        _wait_healthy(base)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            def auth(name: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {tokens[name]}"}
+
+            form = templates.example(KIND)
+            drafts = []
+            for i in range(args.requests):
+                r = http.post("/requests", headers=auth("fr.officer"), json={
+                    "kind": KIND, "requested_authority": "KE-ODPP", "legal_basis": "budapest",
+                    "title": f"bench {i}", "language": "en", "data": form})
+                r.raise_for_status()
+                rid = r.json()["id"]
+                for event, who in (("submit", "fr.officer"), ("approve", "fr.supervisor")):
+                    http.post(f"/requests/{rid}/transitions", headers=auth(who),
+                              json={"event": event}).raise_for_status()
+                drafts.append((rid, r.json()["reference"]))
+            time.sleep(1)
+            for i in range(args.requests):
+                time.sleep(args.pause)
+                t0 = time.perf_counter()
+                r = http.post("/requests/incoming", headers=auth("ke.officer"), json={
+                    "kind": KIND, "requesting_authority": "FR-MJ",
+                    "counterpart_reference": f"FR-B-{i}", "legal_basis": "budapest",
+                    "title": "bench", "language": "en", "data": {}})
+                r.raise_for_status()
+                responses.append(time.perf_counter() - t0)
+                results["incoming"].append(receiver.wait(r.json()["reference"]) - t0)
+                time.sleep(args.pause)
+                rid, reference = drafts[i]
+                t0 = time.perf_counter()
+                http.post(f"/requests/{rid}/transitions", headers=auth("fr.officer"),
+                          json={"event": "transmit"}).raise_for_status()
+                responses.append(time.perf_counter() - t0)
+                results["transmit"].append(receiver.wait(reference) - t0)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+        receiver.server.shutdown()
+        drop(args.database, SCHEMA)
+    every = results["incoming"] + results["transmit"]
+    print(f"urgent requests: {len(every)} ({args.requests} received + {args.requests} "
+          f"transmitted), one every {args.pause:.2f} s, 1 worker (LISTEN/NOTIFY wake-up)")
+    for name, values in (*results.items(), ("all", every)):
+        print(f"{name:9s} -> webhook p50 / p99 / max ms: {statistics.median(values) * 1000:7.1f}"
+              f" / {_percentile(values, 0.99):7.1f} / {max(values) * 1000:7.1f}")
+    print(f"(the HTTP call alone: p50 {statistics.median(responses) * 1000:.1f} ms, p99 "
+          f"{_percentile(responses, 0.99):.1f} ms)")
+    p99 = _percentile(every, 0.99)
+    print(f"target p99 <= 1000 ms: {'met' if p99 <= 1000 else 'NOT met'}; "
+          f"bad signatures: {receiver.bad_signatures}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Delivery channels for pages: e-mail over SMTP and signed webhooks. (The third channel, the
+in-app inbox, is the page row itself, read through GET /alerts.)
+
+Delivery is at least once: a sender that crashes after a channel accepted a message but
+before recording it sends it again. Every message carries its notification id (e-mail:
+`Message-ID` and `X-MLA-Notification-Id`; webhook: `X-MLA-Notification-Id` and the body's
+`notification_id`) so receivers drop the duplicate.
+
+Webhook signature: `X-MLA-Signature` is the hex HMAC-SHA256, keyed with the contact point's
+secret, of `f"{X-MLA-Timestamp}.{raw body}"`; the timestamp is Unix seconds. Receivers
+recompute it and refuse stale timestamps (see `verify_signature`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+SIGNATURE_HEADER = "X-MLA-Signature"
+TIMESTAMP_HEADER = "X-MLA-Timestamp"
+ID_HEADER = "X-MLA-Notification-Id"
+TIMEOUT_SECONDS = 5.0
+
+
+def public_url() -> str:
+    return os.environ.get("MLA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def smtp_settings() -> tuple[str, int, str]:
+    return (os.environ.get("MLA_SMTP_HOST", "127.0.0.1"),
+            int(os.environ.get("MLA_SMTP_PORT", "25")),
+            os.environ.get("MLA_SMTP_FROM", "mla-pager@localhost"))
+
+
+class DeliveryError(Exception):
+    """The channel did not accept the message; it is retried later."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """Everything a channel needs, read from the database before sending."""
+
+    notification_id: int
+    page_id: int
+    channel: str
+    address: str
+    secret: str | None
+    subject: str
+    text: str
+    payload: dict[str, Any]
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body,
+                    hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *,
+                     tolerance: int = 300, now: float | None = None) -> bool:
+    """For receivers: the signature matches and the timestamp is fresh."""
+    try:
+        age = abs((now if now is not None else time.time()) - int(timestamp))
+    except ValueError:
+        return False
+    return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def send_email(message: Message) -> None:
+    host, port, sender = smtp_settings()
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.address
+    email["Subject"] = message.subject
+    email["Message-ID"] = f"<mla-notification-{message.notification_id}@{host}>"
+    email[ID_HEADER] = str(message.notification_id)
+    email.set_content(message.text)
+    try:
+        with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
+            refused = smtp.send_message(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"smtp {host}:{port}: {type(exc).__name__}: {exc}") from exc
+    if refused:
+        raise DeliveryError(f"smtp refused {', '.join(refused)}")
+
+
+_client_lock = threading.Lock()
+_client: httpx.Client | None = None
+
+
+def _http() -> httpx.Client:
+    # One pooled client: keeps connections to receivers open between pages.
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        return _client
+
+
+def send_webhook(message: Message) -> None:
+    if not message.secret:
+        raise DeliveryError("the contact point has no webhook secret")
+    body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: sign(message.secret, timestamp, body),
+               ID_HEADER: str(message.notification_id)}
+    try:
+        response = _http().post(message.address, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from exc
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"webhook answered {response.status_code}")
+
+
+SENDERS = {"email": send_email, "webhook": send_webhook}
+
+
+def deliver(message: Message) -> None:
+    """Sends over the message's channel; raises DeliveryError if it was not accepted."""
+    SENDERS[message.channel](message)
