@@ -361,6 +361,19 @@ def test_refusal_travels_with_its_grounds(pair: tuple[Instance, Instance]) -> No
     assert last["data"]["grounds"] == ["essential_interests"]
 
 
+def test_refusal_while_our_answer_is_awaited_reaches_us(pair: tuple[Instance, Instance]
+                                                        ) -> None:
+    fr, ke = pair
+    sent = transmit(fr, title="Refused while asking")
+    copy = received(ke, sent["reference"])
+    ke.fire("ke.officer", copy["id"], "acknowledge")
+    ke.fire("ke.officer", copy["id"], "request_info", reason="Which accounts exactly?")
+    wait_for("FR info_requested", lambda: fr.state(sent["id"]) == "info_requested")
+    ke.fire("ke.supervisor", copy["id"], "refuse", grounds=["not_in_accordance"],
+            reason="No answer in three months")
+    wait_for("FR refused", lambda: fr.state(sent["id"]) == "refused")
+
+
 def test_withdrawal_travels_to_the_requested_side(pair: tuple[Instance, Instance]) -> None:
     fr, ke = pair
     sent = transmit(fr, title="Withdrawn one")
