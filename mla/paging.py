@@ -27,14 +27,13 @@ a request *received* (registered on the requested side) and transmitting one pag
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.orm import Session, lazyload
 
 from mla import audit, db, kinds, lifecycle, notify, oncall, worker
@@ -536,54 +535,3 @@ def next_due(session: Session) -> datetime | None:
     present = [t for t in times if t is not None]
     return min(present) if present else None
 
-
-class Waker:
-    """Lets a sleeping worker wake as soon as a page is opened (PostgreSQL LISTEN/NOTIFY);
-    on SQLite it simply sleeps."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.conn: Any = None
-
-    def _listen(self) -> Any:
-        if self.conn is None and self.engine.dialect.name == "postgresql":
-            import psycopg
-
-            url = self.engine.url.set(drivername="postgresql")
-            try:
-                self.conn = psycopg.connect(url.render_as_string(hide_password=False),
-                                            autocommit=True)
-                self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            except psycopg.Error as exc:
-                log.warning("cannot LISTEN (%s); polling instead", exc)
-                self.conn = None
-        return self.conn
-
-    def wait(self, seconds: float, stop: threading.Event) -> None:
-        conn = self._listen()
-        if conn is None:
-            stop.wait(seconds)
-            return
-        import time
-
-        import psycopg
-
-        deadline = time.monotonic() + seconds
-        try:
-            while not stop.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                # Short slices, so a stop request is seen promptly.
-                for _ in conn.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                    return
-        except psycopg.Error as exc:
-            log.warning("LISTEN connection lost (%s)", exc)
-            self.close()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None

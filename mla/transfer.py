@@ -54,7 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, undefer
 
 import workflows
-from mla import audit, db, directory, documents, filing, lifecycle
+from mla import audit, db, directory, documents, filing, lifecycle, wakeup
 from mla.clock import utcnow
 from mla.errors import (
     Conflict,
@@ -593,7 +593,7 @@ def _queue(session: Session, *, peer: Peer, home: Authority, request: Request, k
     session.add(message)
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        # Wakes the delivery loop at commit (see _Waiter).
+        # Wakes the delivery loop at commit (mla.wakeup).
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     audit.record(session, "transfer.send", object_type="request", object_id=str(request.id),
                  authority_id=home.id,
@@ -1217,55 +1217,6 @@ def next_due(session: Session) -> datetime | None:
                           .where(OutboxMessage.status == "pending"))
 
 
-class _Waiter:
-    """Sleeps until the next due message, a NOTIFY from a new one (PostgreSQL), or stop."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.conn: Any = None
-        self.failed = False
-
-    def _listen(self) -> Any:
-        if self.conn is None and not self.failed and self.engine.dialect.name == "postgresql":
-            import psycopg
-
-            url = self.engine.url.set(drivername="postgresql")
-            try:
-                self.conn = psycopg.connect(url.render_as_string(hide_password=False),
-                                            autocommit=True)
-                self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            except psycopg.Error as exc:
-                log.warning("cannot LISTEN (%s); polling instead", exc)
-                self.conn, self.failed = None, True
-        return self.conn
-
-    def wait(self, seconds: float, stop: threading.Event) -> None:
-        conn = self._listen()
-        if conn is None:
-            stop.wait(seconds)
-            return
-        import psycopg
-
-        deadline = time.monotonic() + seconds
-        try:
-            while not stop.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                for _ in conn.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                    return
-        except psycopg.Error as exc:
-            log.warning("LISTEN connection lost (%s)", exc)
-            self.close()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None
-
-
 def run_delivery(engine: Engine, *, stop: threading.Event, once: bool = False,
                  poll: float | None = None) -> int:
     """The delivery loop of `mla worker`: keeps up to 2 x MLA_TRANSFER_CONCURRENCY messages
@@ -1273,7 +1224,7 @@ def run_delivery(engine: Engine, *, stop: threading.Event, once: bool = False,
     PostgreSQL) when nothing is due. The number of messages delivered."""
     poll = poll_seconds() if poll is None else poll
     sessions = db.session_factory(engine)
-    waiter = _Waiter(engine)
+    waiter = wakeup.Waker(engine, NOTIFY_CHANNEL)
     slots = 2 * max(1, concurrency())
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency()),
                               thread_name_prefix="mla-transfer")

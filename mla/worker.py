@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mla import db
+from mla import db, wakeup
 from mla.clock import utcnow
 from mla.deadline_rules import rules
 from mla.models import Alert, Deadline, DeadlineStep, Request
@@ -104,7 +104,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
 
     delivery = transfer.start_delivery(engine, stop, once=once)
     sessions = db.session_factory(engine)
-    waker = paging.Waker(engine)
+    waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
     total = 0
     while not stop.is_set():
         try:
