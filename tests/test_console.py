@@ -36,6 +36,7 @@ LAPTOP = {"width": 1366, "height": 800}
 
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="the playwright package is not installed")
+expect = playwright_api.expect
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package "
                 "(apt-get install chromium; .ci/run does) to run the console browser tests",
@@ -217,7 +218,7 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
     supervisor.get_by_label("State").select_option("in_review")
     supervisor.get_by_role("button", name="Apply filters").click()
     supervisor.get_by_role("link", name=reference).click()
-    assert supervisor.url == request_url
+    supervisor.wait_for_url(request_url)
     shot(supervisor, "06-request-supervisor-before-approval")
     supervisor.get_by_role("button", name="Approve").click()
     supervisor.wait_for_url(request_url)
@@ -237,8 +238,9 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
         files=[{"name": "warrant.txt", "mimeType": "text/plain",
                 "buffer": b"Mandat d'arret JI-2026-00117/MA-02"}])
     officer.get_by_role("button", name="Upload").click()
-    assert officer.get_by_role("link", name="warrant.txt").count() == 1
+    expect(officer.get_by_role("link", name="warrant.txt")).to_have_count(1)
     officer.get_by_role("link", name=re.compile("English")).click()
+    officer.wait_for_url(re.compile(r"/document"))
     assert "FERRAND Lucas Antoine" in officer.content()
     shot(officer, "08-document-en")
 
@@ -248,7 +250,7 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
     assert "status view" in row.inner_text() and "L. Ferrand" not in row.inner_text()
     shot(liaison, "09-requests-liaison")
     row.get_by_role("link", name=reference).click()
-    assert liaison.locator("#status-view").is_visible()
+    expect(liaison.locator("#status-view")).to_be_visible()
     body = liaison.locator("main").inner_text()
     assert "Provisional arrest requested" in body and "KE-ODPP" in body
     for hidden in ("L. Ferrand", "FERRAND", "Documents", "Attachments", "warrant.txt"):
@@ -269,12 +271,12 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
     alert.get_by_label("Note").fill("Police informed, arrest team on the way")
     alert.get_by_role("button", name=re.compile("^Acknowledge alert")).click()
     alert = contact.locator("li.alert-item", has_text=reference)
-    assert "acknowledged" in alert.locator(".badge").first.inner_text()
+    expect(alert.locator(".badge").first).to_contain_text("acknowledged")
     assert "by ke.contact (console)" in alert.inner_text()
     shot(contact, "12-alerts-acknowledged")
     alert.get_by_role("button", name=re.compile("^Resolve alert")).click()
     alert = contact.locator("li.alert-item", has_text=reference)
-    assert "resolved" in alert.locator(".badge").first.inner_text()
+    expect(alert.locator(".badge").first).to_contain_text("resolved")
 
     # --- another authority's officer gets 404 for the same page ----------------------------
     stranger = login(browser, server, "us.officer")
@@ -292,17 +294,19 @@ def test_list_filters_sorting_deadlines_and_workflow_diagram(browser: Any,
     # Times are the officer's authority's; the countdown is live.
     assert "Times in Europe/Paris" in page.locator("#count").inner_text()
     page.get_by_role("link", name="Next deadline").click()
-    assert "sort=due" in page.url
+    page.wait_for_url(re.compile(r"sort=due"))
     header = page.locator("th[aria-sort]")
     assert header.inner_text().startswith("Next deadline")
     first = page.locator("tbody tr").first
     assert re.search(r"(in|overdue by) \d+", first.locator("time.countdown").inner_text())
     page.get_by_label("Kind").select_option("mla.evidence")
     page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url(re.compile(r"kind=mla\.evidence"))
     kinds = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
     assert kinds and all(k.startswith("Taking of evidence") for k in kinds)
     page.get_by_label("Overdue only").check()
     page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url(re.compile(r"overdue=true"))
     assert "No request matches" in page.locator("main").inner_text()
     page.get_by_role("link", name="Clear").click()
     shot(page, "14-requests-filtered-cleared")
