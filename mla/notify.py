@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import smtplib
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -36,10 +37,33 @@ def public_url() -> str:
     return os.environ.get("MLA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 
-def smtp_settings() -> tuple[str, int, str]:
-    return (os.environ.get("MLA_SMTP_HOST", "127.0.0.1"),
-            int(os.environ.get("MLA_SMTP_PORT", "25")),
-            os.environ.get("MLA_SMTP_FROM", "mla-pager@localhost"))
+SMTP_SECURITY = ("opportunistic", "starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    security: str  # one of SMTP_SECURITY
+    username: str | None
+    password: str | None
+    ca_file: str | None
+
+
+def smtp_settings() -> SmtpSettings:
+    security = os.environ.get("MLA_SMTP_SECURITY", "opportunistic")
+    if security not in SMTP_SECURITY:
+        raise DeliveryError(f"MLA_SMTP_SECURITY={security!r}: use one of "
+                            f"{', '.join(SMTP_SECURITY)}")
+    return SmtpSettings(
+        host=os.environ.get("MLA_SMTP_HOST", "127.0.0.1"),
+        port=int(os.environ.get("MLA_SMTP_PORT", "465" if security == "tls" else "25")),
+        sender=os.environ.get("MLA_SMTP_FROM", "mla-pager@localhost"),
+        security=security,
+        username=os.environ.get("MLA_SMTP_USERNAME") or None,
+        password=os.environ.get("MLA_SMTP_PASSWORD") or None,
+        ca_file=os.environ.get("MLA_SMTP_CA_FILE") or None)
 
 
 class DeliveryError(Exception):
@@ -75,22 +99,49 @@ def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *
     return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
+def _smtp_session(smtp: smtplib.SMTP, settings: SmtpSettings,
+                  context: ssl.SSLContext) -> None:
+    """TLS as configured, then login. Credentials never travel in clear: without TLS a
+    configured login fails the delivery instead."""
+    secure = settings.security == "tls"
+    if settings.security in ("starttls", "opportunistic"):
+        smtp.ehlo()
+        if smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
+            smtp.ehlo()
+            secure = True
+        elif settings.security == "starttls":
+            raise DeliveryError(f"smtp {settings.host}:{settings.port} does not offer "
+                                "STARTTLS (MLA_SMTP_SECURITY=starttls)")
+    if settings.username:
+        if not secure:
+            raise DeliveryError(f"smtp {settings.host}:{settings.port}: no TLS, so the "
+                                "password is not sent (MLA_SMTP_SECURITY)")
+        smtp.login(settings.username, settings.password or "")
+
+
 def send_email(message: Message) -> None:
-    host, port, sender = smtp_settings()
+    settings = smtp_settings()
     email = EmailMessage()
-    email["From"] = sender
+    email["From"] = settings.sender
     email["To"] = message.address
     email["Subject"] = message.subject
-    email["Message-ID"] = f"<mla-notification-{message.notification_id}@{host}>"
+    email["Message-ID"] = f"<mla-notification-{message.notification_id}@{settings.host}>"
     email[ID_HEADER] = str(message.notification_id)
     email.set_content(message.text)
+    where = f"smtp {settings.host}:{settings.port}"
     try:
-        with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
+        context = ssl.create_default_context(cafile=settings.ca_file)
+        smtp = (smtplib.SMTP_SSL(settings.host, settings.port, timeout=TIMEOUT_SECONDS,
+                                 context=context) if settings.security == "tls"
+                else smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT_SECONDS))
+        with smtp:
+            _smtp_session(smtp, settings, context)
             refused = smtp.send_message(email)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"smtp {host}:{port}: {type(exc).__name__}: {exc}") from exc
+    except (OSError, smtplib.SMTPException) as exc:  # ssl.SSLError is an OSError
+        raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
     if refused:
-        raise DeliveryError(f"smtp refused {', '.join(refused)}")
+        raise DeliveryError(f"{where} refused {', '.join(refused)}")
 
 
 _client_lock = threading.Lock()
