@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from api.web.forms import html_id
-from mla import db, demo, directory, security, templates
-from mla.models import Request
+from mla import db, demo, directory, filing, lifecycle, security, templates
+from mla.models import Request, User
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -344,3 +344,54 @@ def test_forms_need_their_csrf_token_and_console_stays_out_of_openapi(server: Se
         assert client.get("/auth/me").status_code == 401
     schema = httpx.get(server.url("/openapi.json")).json()
     assert not [p for p in schema["paths"] if p.startswith("/console")]
+
+
+def test_supervisor_extends_a_time_limit_within_what_the_rule_allows(browser: Any,
+                                                                      server: Server) -> None:
+    # An EIO sent by FR to KE: KE's 90-day execution clock (art. 12(4)) may be extended by at
+    # most 30 days (art. 12(5)), by a supervisor of KE, with a reason.
+    with db.unit_of_work(server.engine) as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        ke = directory.authority_by_code(s, "KE-ODPP")
+        row = filing.file_request(
+            s, users["fr.officer"], kind="mla.evidence", requested_authority_id=ke.id,
+            legal_basis="eio_2014_41", title="EIO - Kestrel ledger", language="en",
+            data=templates.example("mla.evidence"))
+        for event, who in (("submit", "fr.officer"), ("approve", "fr.supervisor"),
+                           ("transmit", "fr.officer")):
+            lifecycle.transition(s, row, event, users[who])
+        request_url = server.url(f"/console/requests/{row.id}")
+
+    officer = login(browser, server, "fr.officer")
+    officer.goto(request_url)
+    assert "eio.execution" in officer.locator("#deadlines-h").locator("..").inner_text()
+    assert officer.locator("form.extend").count() == 0  # not FR's clock, not a supervisor
+
+    supervisor = login(browser, server, "ke.supervisor")
+    supervisor.goto(request_url)
+    form = supervisor.locator("form.extend")
+    assert "Up to 30 more days" in form.inner_text()
+    days = form.get_by_label("Days")
+    # The browser would stop 45 (max=30); the server must refuse it too, so lift the bound.
+    days.evaluate("e => e.removeAttribute('max')")
+    days.fill("45")
+    form.get_by_label("Reason for the extension").fill("Bank abroad answers late")
+    form.get_by_role("button", name="Extend the time limit").click()
+    error = supervisor.locator("form.extend [role=alert]")
+    expect(error).to_contain_text("between 1 and 30")
+    assert supervisor.locator("form.extend").get_by_label("Days").input_value() == "45"
+    shot(supervisor, "17-deadline-extension-refused")
+
+    form = supervisor.locator("form.extend")
+    form.get_by_label("Days").fill("10")
+    form.get_by_role("button", name="Extend the time limit").click()
+    expect(supervisor.locator(".flash")).to_contain_text("extended by 10 days")
+    deadlines = supervisor.locator("#deadlines-h + .table-wrap table")
+    assert "extended by 10 d" in deadlines.inner_text()
+    assert "Up to 20 more days" in supervisor.locator("form.extend").inner_text()
+    timeline = supervisor.locator("ol.timeline").inner_text()
+    assert "Bank abroad answers late" in timeline
+    shot(supervisor, "18-deadline-extended")
+    for page in (officer, supervisor):
+        page.context.close()
+

@@ -126,12 +126,19 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
     rows = []
     for d in items:
         out = views.deadline(d, now)
+        rule = deadlines.rules().rules[d.rule_id]
+        # The same rule as mla.deadlines.extend: the supervisor whose clock it is, while the
+        # rule still allows days; the form is only offered where it can succeed.
+        may_extend = (user.role == "supervisor" and user.authority_id == d.acting_authority_id
+                      and d.closed_at is None)
         rows.append({
             "out": out, "due_mine": local(d.due_at, _tz(user)),
             "countdown": countdown(d.due_at, now) if out.status in ("running", "overdue")
             else "", "iso": d.due_at.isoformat(),
             "acting_local": out.due_local if out.acting_authority != user.authority.code
             else "",
+            "extend_left": rule.extension_max_days - d.extended_days if may_extend else 0,
+            "extension_citation": rule.extension_citation or "",
         })
     return rows
 
@@ -329,6 +336,31 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
     flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
                    f"{state_label(row.workflow, result.to_state)}.")
     return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+@router.post("/deadlines/{deadline_id}/extensions", response_class=HTMLResponse)
+def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                    form: CheckedForm, session: SessionDep, user: ConsoleUser) -> Response:
+    deadline = deadlines.get(session, deadline_id, user)
+    days_text = str(form.get("days") or "").strip()
+    reason = str(form.get("reason") or "").strip()
+    try:
+        if not days_text.isdigit():
+            raise InvalidInput("the extension needs a number of days",
+                               [FieldProblem("days", "a whole number of days")])
+        deadlines.extend(session, deadline, user, days=int(days_text), reason=reason)
+        session.commit()
+    except InvalidInput as exc:
+        session.rollback()
+        row = access.get_request(session, deadline.request_id, user)
+        ctx = _request_context(session, row, user)
+        ctx.update(extend_error={"id": deadline_id, "detail": exc.detail,
+                                 "problems": exc.problems, "days": days_text,
+                                 "reason": reason})
+        return page(request, "request.html", ctx, status_code=422)
+    flash(request, f"{deadline.request.reference}: {deadline.rule_id} extended by "
+                   f"{days_text} days.")
+    return redirect(f"{PREFIX}/requests/{deadline.request_id}#deadlines-h")
 
 
 @router.get("/requests/{request_id}/document", response_class=HTMLResponse)
