@@ -395,3 +395,50 @@ def test_supervisor_extends_a_time_limit_within_what_the_rule_allows(browser: An
     for page in (officer, supervisor):
         page.context.close()
 
+
+def test_officer_translates_the_text_so_the_request_can_be_transmitted(
+        browser: Any, server: Server) -> None:
+    # Written in French; KE accepts English and Swahili: transmission waits for a translation.
+    with db.unit_of_work(server.engine) as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        ke = directory.authority_by_code(s, "KE-ODPP")
+        data = templates.example("mla.evidence")
+        data["facts_summary"] = "Virements frauduleux vers des comptes à Nairobi."
+        row = filing.file_request(
+            s, users["fr.officer"], kind="mla.evidence", requested_authority_id=ke.id,
+            legal_basis="untoc", title="Virements Nairobi", language="fr", data=data)
+        lifecycle.transition(s, row, "submit", users["fr.officer"])
+        lifecycle.transition(s, row, "approve", users["fr.supervisor"])
+        request_url = server.url(f"/console/requests/{row.id}")
+
+    officer = login(browser, server, "fr.officer")
+    officer.goto(request_url)
+    officer.get_by_role("button", name="Transmit").click()
+    expect(officer.locator("#action-error")).to_contain_text("add a translation first")
+
+    officer.get_by_label("Translate the text into").select_option("en")
+    officer.get_by_role("button", name="Translate", exact=True).click()
+    officer.wait_for_url(re.compile(r"/translations\?language=en"))
+    summary = officer.locator("#" + html_id("data.facts_summary"))
+    assert summary.input_value() == "Virements frauduleux vers des comptes à Nairobi."
+    assert "KE-ODPP accepts this language" in officer.locator("main").inner_text()
+    summary.fill("Fraudulent transfers to accounts in Nairobi.")
+    shot(officer, "19-translation-form", screen=True)
+    officer.get_by_role("button", name="Save translation").first.click()
+    officer.wait_for_url(re.compile(r"/console/requests/[0-9a-f-]{36}"))
+    expect(officer.locator(".flash")).to_contain_text("English translation saved")
+    documents = officer.locator("#documents-h").locator("..")
+    assert "English (en) — translation" in documents.inner_text()
+
+    officer.get_by_role("button", name="Transmit").click()
+    expect(officer.locator("#state")).to_contain_text("Transmitted")
+    officer.get_by_role("link", name="English (en) — translation").click()
+    officer.wait_for_url(re.compile(r"/document\?language=en"))
+    assert "Fraudulent transfers to accounts in Nairobi." in officer.content()
+    assert "Virements frauduleux" not in officer.content()
+    officer.go_back()
+    # Once sent, the text is final: no more translating.
+    officer.reload()
+    assert officer.get_by_label("Translate the text into").count() == 0
+    officer.context.close()
+

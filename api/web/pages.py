@@ -4,6 +4,7 @@ so the console can do exactly what the user's token can do through the API."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -52,6 +53,7 @@ from mla.errors import (
     Conflict,
     DomainError,
     FieldProblem,
+    Forbidden,
     GuardRejected,
     IllegalTransition,
     InvalidInput,
@@ -291,6 +293,12 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
         ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
                            and user.role in filing.FILING_ROLES)
+        if (ctx["mine"] == "requesting" and user.role in filing.FILING_ROLES
+                and request_row.state in translations.EDITABLE_STATES):
+            accepted = request_row.requested_authority.languages
+            ctx["translate_to"] = [
+                (code, LANGUAGES.get(code, code), code in accepted)
+                for code in dict.fromkeys([*accepted, *LANGUAGES]) if code != request_row.language]
     return ctx
 
 
@@ -403,6 +411,77 @@ def download(attachment_id: uuid.UUID, session: SessionDep, user: ConsoleUser) -
 
     # The API's own answer (digest header, safe file name, nosniff), same checks.
     return api_download(attachment_id, session, user)
+
+
+# --- translations -------------------------------------------------------------------------
+
+
+def _translation_root(row: MlaRequest) -> Any:
+    """The template's form cut down to the fields that hold free text."""
+    spec = templates.get(row.kind, row.template_version)
+    paths = set(templates.translatable_paths(row.kind, row.template_version))
+    return dataclasses.replace(spec.root, fields=tuple(f for f in spec.root.fields
+                                                       if f.name in paths))
+
+
+def _translation_page(request: Request, session: SessionDep, user: User, row: MlaRequest,
+                      language: str, data: dict[str, Any], *,
+                      problems: list[FieldProblem] | None = None,
+                      extra_rows: list[str] | None = None, status_code: int = 200,
+                      message: str | None = None) -> Response:
+    tree = forms.build(_translation_root(row), data, extra_rows=extra_rows or [],
+                       default_offset=_my_offset(user))
+    rest = forms.attach_errors(tree, problems or [])
+    return page(request, "translation.html", {
+        "row": row, "language": language, "language_name": LANGUAGES.get(language, language),
+        "original": LANGUAGES.get(row.language, row.language), "tree": tree,
+        "form_errors": [m for messages in rest.values() for m in messages],
+        "message": message, "accepted": language in row.requested_authority.languages,
+    }, status_code=status_code)
+
+
+def _translatable(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    return row
+
+
+@router.get("/requests/{request_id}/translations", response_class=HTMLResponse)
+def translation_form(request: Request, request_id: uuid.UUID, session: SessionDep,
+                     user: ConsoleUser,
+                     language: Annotated[str, Query(pattern="^[a-z]{2}$")]) -> Response:
+    row = _translatable(session, request_id, user)
+    texts = translations.texts(session, row)
+    paths = templates.translatable_paths(row.kind, row.template_version)
+    # Start from the stored translation, else from the original for the translator to
+    # overwrite field by field.
+    source = texts.get(language, row.data)
+    data = {k: v for k, v in source.items() if k in paths}
+    return _translation_page(request, session, user, row, language, data)
+
+
+@router.post("/requests/{request_id}/translations/{language}", response_class=HTMLResponse)
+def save_translation(request: Request, request_id: uuid.UUID,
+                     language: Annotated[str, Path(pattern="^[a-z]{2}$")], form: CheckedForm,
+                     session: SessionDep, user: ConsoleUser) -> Response:
+    row = _translatable(session, request_id, user)
+    data = forms.parse(_translation_root(row), form)
+    if _add_rows(form):
+        return _translation_page(request, session, user, row, language, data,
+                                 extra_rows=_add_rows(form))
+    try:
+        translations.put_translation(session, row, user, language=language, data=data)
+        session.commit()
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        session.rollback()
+        row = _translatable(session, request_id, user)
+        return _translation_page(
+            request, session, user, row, language, data,
+            problems=getattr(exc, "problems", None) or [FieldProblem("", exc.detail)],
+            status_code={InvalidInput: 422, Conflict: 409}.get(type(exc), 403),
+            message="The translation was not saved: " + exc.detail)
+    flash(request, f"{row.reference}: {LANGUAGES.get(language, language)} translation saved.")
+    return redirect(f"{PREFIX}/requests/{row.id}#documents-h")
 
 
 # --- the template form --------------------------------------------------------------------
