@@ -442,3 +442,38 @@ def test_officer_translates_the_text_so_the_request_can_be_transmitted(
     assert officer.get_by_label("Translate the text into").count() == 0
     officer.context.close()
 
+
+def test_officer_registers_a_request_received_by_email(browser: Any, server: Server) -> None:
+    officer = login(browser, server, "ke.officer")
+    officer.get_by_role("link", name="New request").first.click()
+    officer.get_by_role("link", name=re.compile("^Register a received Request for provisional "
+                                                "arrest")).click()
+    officer.wait_for_url("**/console/incoming/extradition.provisional_arrest")
+    officer.get_by_label("Legal basis").select_option("untoc")
+    officer.get_by_label("Short title").fill("Provisional arrest - M. Duval (by e-mail)")
+    officer.get_by_role("button", name="Register as received").click()
+    # Who sent it is required; nothing is registered until it is given.
+    error = officer.locator("#h-requesting_authority-error")
+    expect(error).to_contain_text("choose the authority that sent the request")
+    assert officer.get_by_label("Short title").input_value() == \
+        "Provisional arrest - M. Duval (by e-mail)"
+    shot(officer, "20-incoming-missing-sender", screen=True)
+
+    officer.get_by_label("Requesting authority").select_option("FR-MJ")
+    officer.get_by_label("Their reference").fill("JI-2026-00999")
+    officer.get_by_role("button", name="Register as received").click()
+    officer.wait_for_url(re.compile(r"/console/requests/[0-9a-f-]{36}$"))
+    expect(officer.locator(".flash")).to_contain_text("their reference JI-2026-00999")
+    parties = officer.locator("main").inner_text()
+    assert "Provisional arrest requested" in officer.locator("#state").inner_text()
+    assert "KE-ODPP) — you" in parties or "— you" in parties
+    shot(officer, "21-incoming-registered")
+    reference = re.search(r"KE-ODPP-\d{4}-\d{5}", officer.locator("h1").inner_text()).group(0)
+    officer.context.close()
+
+    # An urgent request received pages KE's own 24/7 point.
+    contact = login(browser, server, "ke.contact")
+    contact.get_by_role("link", name="Alerts").click()
+    expect(contact.locator("li.alert-item", has_text=reference)).to_have_count(1)
+    contact.context.close()
+

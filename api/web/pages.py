@@ -67,7 +67,11 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRo
 
 PER_PAGE = 20
 HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "Legal basis",
-                 "title": "Short title", "language": "Language of the text"}
+                 "title": "Short title", "language": "Language of the text",
+                 "requesting_authority": "Requesting authority",
+                 "counterpart_reference": "Their reference"}
+INCOMING_HEADER = ("requesting_authority", "counterpart_reference", "legal_basis", "title",
+                   "language")
 LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
              "ru": "Russian", "es": "Spanish", "de": "German", "it": "Italian",
              "pt": "Portuguese", "sw": "Swahili", "nl": "Dutch"}
@@ -501,7 +505,7 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
                version: int, data: dict[str, Any], header: dict[str, Any],
                problems: list[FieldProblem], row: MlaRequest | None = None,
                extra_rows: list[str] | None = None, status_code: int = 200,
-               message: str | None = None) -> Response:
+               message: str | None = None, incoming: bool = False) -> Response:
     spec = templates.get(kind, version)
     tree = forms.build(spec.root, data, extra_rows=extra_rows or [],
                        default_offset=_my_offset(user))
@@ -520,7 +524,7 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
     ctx = {"kind": kind, "kind_label": kind_label(kind), "title": spec.title.get("en", kind),
            "version": version, "tree": tree, "header": header, "header_errors": rest,
            "summary": summary, "row": row, "nav": "new", "message": message,
-           **_header_context(session, user, kind)}
+           "incoming": incoming, **_header_context(session, user, kind)}
     return page(request, "form.html", ctx, status_code=status_code)
 
 
@@ -581,6 +585,54 @@ def file_new(request: Request, kind: str, form: CheckedForm, session: SessionDep
         return _submit(request, session, row, user)
     flash(request, f"Draft {row.reference} saved.")
     return redirect(f"{PREFIX}/requests/{row.id}/edit")
+
+
+@router.get("/incoming/{kind}", response_class=HTMLResponse)
+def incoming_form(request: Request, kind: str, session: SessionDep,
+                  user: ConsoleUser) -> Response:
+    _filing_role(user)
+    _known_kind(kind)
+    header = dict.fromkeys(INCOMING_HEADER, "") | {"language": "en"}
+    return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
+                      data={}, header=header, problems=[], incoming=True)
+
+
+@router.post("/incoming/{kind}", response_class=HTMLResponse)
+def register_incoming(request: Request, kind: str, form: CheckedForm, session: SessionDep,
+                      user: ConsoleUser) -> Response:
+    """A request that reached us on paper or by e-mail: recorded as received, which starts
+    the requested side's lifecycle and clocks (and pages our 24/7 point if urgent)."""
+    _filing_role(user)
+    _known_kind(kind)
+    version = templates.latest_version(kind)
+    data = forms.parse(templates.get(kind, version).root, form)
+    header = {k: str(form.get(k) or "").strip() for k in INCOMING_HEADER}
+    if _add_rows(form):
+        return _form_page(request, session, user, kind=kind, version=version, data=data,
+                          header=header, problems=[], extra_rows=_add_rows(form),
+                          incoming=True)
+    requesting = session.scalar(select(Authority).where(
+        Authority.code == header["requesting_authority"]))
+    problems = [] if requesting is not None else [
+        FieldProblem("requesting_authority", "choose the authority that sent the request")]
+    try:
+        if requesting is None:
+            raise InvalidInput("choose the requesting authority", [])
+        row = filing.register_incoming(
+            session, user, kind=kind, requesting_authority_id=requesting.id,
+            counterpart_reference=header["counterpart_reference"],
+            legal_basis=header["legal_basis"], title=header["title"],
+            language=header["language"], data=data)
+        session.commit()
+    except InvalidInput as exc:
+        session.rollback()
+        return _form_page(request, session, user, kind=kind, version=version, data=data,
+                          header=header, problems=problems + exc.problems, status_code=422,
+                          incoming=True, message="The request was not registered: correct "
+                                                 "the fields marked below.")
+    flash(request, f"Registered {row.reference} (their reference "
+                   f"{row.counterpart_reference}) as received.")
+    return redirect(f"{PREFIX}/requests/{row.id}")
 
 
 @router.get("/requests/{request_id}/edit", response_class=HTMLResponse)
