@@ -161,7 +161,7 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
     shot(officer, "01-requests-officer")
     officer.get_by_role("link", name="New request").first.click()
     shot(officer, "02-new-choose-template")
-    officer.get_by_role("link", name=re.compile("provisional arrest", re.I)).click()
+    officer.get_by_role("link", name=re.compile("^Request for provisional arrest", re.I)).click()
     officer.wait_for_url(f"**/console/new/{KIND}")
     officer.get_by_label("Requested authority").select_option("KE-ODPP")
     officer.get_by_label("Legal basis").select_option("untoc")
