@@ -47,6 +47,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog,
                    alerts, stats, transfer):
         app.include_router(module.router)
+    app.include_router(transfer.requests_router)
     web.install(app)
 
     @app.get("/health", tags=["operations"])

@@ -424,11 +424,28 @@ def test_receiver_down_for_a_while_then_up_gets_it_once(pair: tuple[Instance, In
             message = s.scalar(select(OutboxMessage).where(
                 OutboxMessage.request_id == uuid.UUID(sent["id"])))
             assert message.status == "pending" and "ConnectError" in (message.last_error or "")
+        # The officer and the liaison officer can see it has not arrived yet, and why.
+        for who in ("fr.officer", "fr.liaison"):
+            [waiting] = fr.call(who, "GET", f"/requests/{sent['id']}/transfers").json()
+            assert (waiting["direction"], waiting["status"]) == ("sent", "pending")
+            assert "ConnectError" in waiting["last_error"] and waiting["next_attempt_at"]
     finally:
         ke.start_server()
     copy = received(ke, sent["reference"])
     [message] = delivered(fr, sent["id"], 1)
     assert message.attempts >= 4
+    [arrived] = fr.call("fr.officer", "GET", f"/requests/{sent['id']}/transfers").json()
+    assert arrived["status"] == "delivered" and arrived["delivered_at"] is not None
+    assert arrived["counterpart"] == "KE-ODPP" and arrived["next_attempt_at"] is None
+    [incoming] = ke.call("ke.liaison", "GET", f"/requests/{copy['id']}/transfers").json()
+    assert (incoming["direction"], incoming["kind"], incoming["status"]) == \
+        ("received", "request", "accepted")
+    assert incoming["message_id"] == arrived["message_id"]
+    # The console's request page says the same (its session cookie holds the API token).
+    console = httpx.get(f"{fr.base}/console/requests/{sent['id']}",
+                        cookies={"mla_console": fr.tokens["fr.officer"]}, timeout=30).text
+    section = console[console.index('id="transfers-h"'):]
+    assert "Sent: the request" in section and "delivered" in section and "KE-ODPP" in section
     # Retries go out sealed again, with a fresh sending time: an outage longer than the
     # replay window does not strand the message.
     assert message.sealed_at > message.created_at

@@ -5,18 +5,54 @@ signature, made with a key the sending peer published."""
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep
+from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described, problem
-from mla import transfer
+from mla import access, transfer, transfer_log
 
 router = APIRouter(prefix="/transfer", tags=["transfer"])
+# Per request, for the officers and liaison officers following it.
+requests_router = APIRouter(prefix="/requests", tags=["transfer"],
+                            responses=PROBLEM_RESPONSES)
+
+
+class TransferMessageOut(BaseModel):
+    """One message exchanged with the other party's instance about a request."""
+
+    direction: str = Field(description="sent or received", examples=["sent"])
+    message_id: uuid.UUID
+    kind: str = Field(description="request (the request itself) or status (a step)",
+                      examples=["request"])
+    event: str = Field(examples=["transmit"])
+    counterpart: str = Field(description="the other instance's authority",
+                             examples=["KE-ODPP"])
+    status: str = Field(description="sent: pending, delivered or failed; received: the "
+                                    "outcome (accepted, applied, ignored)",
+                        examples=["delivered"])
+    at: datetime = Field(description="when it was written (sent) or received")
+    delivered_at: datetime | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(
+        default=None, description="pending: when the worker tries again")
+    last_error: str | None = Field(default=None,
+                                   description="why the last delivery attempt failed")
+
+
+@requests_router.get("/{request_id}/transfers", response_model=list[TransferMessageOut])
+def request_transfers(request_id: uuid.UUID, session: SessionDep,
+                      user: UserDep) -> list[TransferMessageOut]:
+    """Whether the request and its steps reached the other party's instance, and what came
+    back. Authorization: any role of either party (status information, no case content)."""
+    request = access.get_request(session, request_id, user)
+    return [TransferMessageOut(**vars(m)) for m in transfer_log.for_request(session, request)]
 
 
 class IdentityOut(BaseModel):

@@ -46,6 +46,7 @@ from mla import (
     paging,
     security,
     templates,
+    transfer_log,
     translations,
 )
 from mla.clock import utcnow
@@ -284,6 +285,9 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         "state": state_label(request_row.workflow, request_row.state),
         "actions": actions, "grounds": grounds, "history": history,
         "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
+        "transfers": [{"m": m, "at": local(m.at, tz), "delivered": local(m.delivered_at, tz),
+                       "retry": local(m.next_attempt_at, tz)}
+                      for m in transfer_log.for_request(session, request_row)],
         "tz": tz, "nav": "requests",
         "mine": lifecycle.acting_party(request_row, user),
         "created": local(request_row.created_at, tz),
