@@ -47,6 +47,7 @@ from mla.models import (
     EscalationPolicy,
     Notification,
     Page,
+    Peer,
     Request,
     User,
 )
@@ -244,7 +245,12 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
         return
     label = kinds.get(request.kind).label
     if result.event == "transmit":
-        open_page(session, request, f"Urgent request transmitted: {label}", source="transmit")
+        # A requested authority on its own instance is paged there, when the request
+        # arrives: that instance holds its rota and its people, this one does not.
+        if session.scalar(select(Peer.id).where(
+                Peer.authority_id == request.requested_authority_id)) is None:
+            open_page(session, request, f"Urgent request transmitted: {label}",
+                      source="transmit")
     elif result.event == "file" and request.counterpart_reference is not None:
         open_page(session, request, f"Urgent request received: {label}", source="file")
 

@@ -34,6 +34,7 @@ from mla.models import (
     Authority,
     InboxMessage,
     OutboxMessage,
+    Page,
     Request,
     TransferKey,
     User,
@@ -401,6 +402,10 @@ def test_extradition_steps_of_the_requested_side_reach_the_requesting_side(
     assert sent["state"] == "provisional_arrest_requested"
     copy = received(ke, sent["reference"])
     assert copy["state"] == "provisional_arrest_requested"
+    # Urgent: KE's 24/7 point is paged by KE's instance, which knows its rota, on receipt;
+    # FR's instance, which does not, pages nobody.
+    assert ke.count(Page, Page.request_id == uuid.UUID(copy["id"])) == 1
+    assert fr.count(Page, Page.request_id == uuid.UUID(sent["id"])) == 0
     ke.fire("ke.officer", copy["id"], "arrest")
     wait_for("FR person_arrested", lambda: fr.state(sent["id"]) == "person_arrested")
 
