@@ -35,6 +35,17 @@ def next_reference(session: Session, authority: Authority) -> str:
     return f"{authority.code}-{year}-{number:05d}"
 
 
+def _check_text(name: str, value: str | None, column: Any, required: str,
+                problems: list[FieldProblem]) -> None:
+    """Required, and within its column's length (PostgreSQL refuses longer; SQLite would
+    keep it silently)."""
+    limit = column.type.length
+    if not value or not value.strip():
+        problems.append(FieldProblem(name, required))
+    elif len(value.strip()) > limit:
+        problems.append(FieldProblem(name, f"at most {limit} characters"))
+
+
 def _check_language(language: str, problems: list[FieldProblem]) -> None:
     if not (isinstance(language, str) and len(language) == 2 and language.isalpha()
             and language.islower()):
@@ -71,8 +82,7 @@ def file_request(
         problems.append(FieldProblem("requested_authority", "no such authority"))
     elif requested.id == actor.authority_id:
         problems.append(FieldProblem("requested_authority", "cannot be your own authority"))
-    if not title or not title.strip():
-        problems.append(FieldProblem("title", "a short title is required"))
+    _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
     form = dict(data or {})
     version = templates.latest_version(kind)
@@ -144,10 +154,9 @@ def register_received(
         problems.append(FieldProblem("requesting_authority", "no such authority"))
     elif requesting.id == requested.id:
         problems.append(FieldProblem("requesting_authority", "cannot be your own authority"))
-    if not counterpart_reference or not counterpart_reference.strip():
-        problems.append(FieldProblem("counterpart_reference", "the sender's reference"))
-    if not title or not title.strip():
-        problems.append(FieldProblem("title", "a short title is required"))
+    _check_text("counterpart_reference", counterpart_reference,
+                Request.counterpart_reference, "the sender's reference", problems)
+    _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
     version = template_version or templates.latest_version(kind)
     # Received as sent: what the sender left out is for the assessment, not a reason to lose

@@ -755,7 +755,7 @@ def alert_inbox(request: Request, session: SessionDep, user: ConsoleUser,
 
 
 @router.post("/alerts/{alert_id}/{action}", response_class=HTMLResponse)
-def alert_action(request: Request, alert_id: int,
+def alert_action(request: Request, alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
                  action: Annotated[str, Path(pattern="^(acknowledge|resolve)$")],
                  form: CheckedForm, session: SessionDep, user: ConsoleUser) -> Response:
     note = str(form.get("note") or "").strip()[:2000] or None
