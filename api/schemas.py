@@ -77,7 +77,12 @@ class TransitionIn(BaseModel):
 
 
 class TranslationIn(BaseModel):
-    data: dict[str, Any] = Field(description="The translatable free-text fields, translated")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": {
+        "facts_summary": "Between March and June 2026, EUR 1.2 million was transferred from "
+                         "the victim company to an account at a bank in Nairobi.",
+        "evidence_purpose": "To trace the proceeds and identify the account holders."}}]})
+    data: dict[str, Any] = Field(description="The translatable free-text fields, translated "
+                                             "(GET /templates lists them per kind as `translatable`)")
 
 
 class DeadlineOut(BaseModel):
@@ -190,6 +195,8 @@ class UserIn(BaseModel):
 
 
 class UserPatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"role": "supervisor"}, {"active": False}]})
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     role: str | None = None
     email: str | None = None

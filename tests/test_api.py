@@ -261,6 +261,9 @@ def test_template_schema_is_public_and_versioned(api: Api) -> None:
     listing = api.client.get("/templates").json()
     evidence = next(t for t in listing if t["kind"] == "mla.evidence")
     assert evidence["versions"] == [1, 2] and evidence["latest"] == 2
+    # What a translation may give: free text, not the dates and codes around it.
+    assert {"facts_summary", "evidence_purpose"} <= set(evidence["translatable"])
+    assert "desired_deadline" not in evidence["translatable"]
     schema = api.client.get("/templates/mla.evidence/schema", params={"version": 1}).json()
     assert schema["$schema"].endswith("2020-12/schema") and schema["x-template-version"] == 1
     assert "evidence_form" not in schema["properties"]

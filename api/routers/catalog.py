@@ -20,9 +20,12 @@ router = APIRouter(tags=["reference"], responses={404: PROBLEM_RESPONSES[404],
 
 @router.get("/templates")
 def template_list() -> list[dict[str, Any]]:
-    """Kinds with their template versions and titles. Authorization: public."""
+    """Kinds with their template versions, titles, and the fields of the latest version a
+    translation may give (`PUT /requests/{id}/translations/{language}`). Authorization:
+    public."""
     return [{"kind": kind, "versions": templates.versions(kind),
-             "latest": templates.latest_version(kind), "title": templates.get(kind).title}
+             "latest": templates.latest_version(kind), "title": templates.get(kind).title,
+             "translatable": templates.translatable_paths(kind)}
             for kind in templates.kinds()]
 
 
