@@ -82,7 +82,8 @@ class TranslationIn(BaseModel):
                          "the victim company to an account at a bank in Nairobi.",
         "evidence_purpose": "To trace the proceeds and identify the account holders."}}]})
     data: dict[str, Any] = Field(description="The translatable free-text fields, translated "
-                                             "(GET /templates lists them per kind as `translatable`)")
+                                             "(GET /templates lists them per kind as "
+                                             "`translatable`)")
 
 
 class DeadlineOut(BaseModel):
