@@ -71,6 +71,7 @@ HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "L
                  "title": "Short title", "language": "Language of the text",
                  "requesting_authority": "Requesting authority",
                  "counterpart_reference": "Their reference"}
+NEW_HEADER = ("requested_authority", "legal_basis", "title", "language")
 INCOMING_HEADER = ("requesting_authority", "counterpart_reference", "legal_basis", "title",
                    "language")
 LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
@@ -549,7 +550,7 @@ def choose_kind(request: Request, user: ConsoleUser) -> Response:
 def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser) -> Response:
     _filing_role(user)
     _known_kind(kind)
-    header = {"requested_authority": "", "legal_basis": "", "title": "", "language": "en"}
+    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en"}
     return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
                       data={}, header=header, problems=[])
 
@@ -557,34 +558,9 @@ def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser
 @router.post("/new/{kind}", response_class=HTMLResponse)
 def file_new(request: Request, kind: str, form: CheckedForm, session: SessionDep,
              user: ConsoleUser) -> Response:
-    _filing_role(user)
-    _known_kind(kind)
-    version = templates.latest_version(kind)
-    data = forms.parse(templates.get(kind, version).root, form)
-    header = {k: str(form.get(k) or "").strip() for k in
-              ("requested_authority", "legal_basis", "title", "language")}
-    if _add_rows(form):
-        return _form_page(request, session, user, kind=kind, version=version, data=data,
-                          header=header, problems=[], extra_rows=_add_rows(form))
-    problems = []
-    requested = session.scalar(select(Authority).where(
-        Authority.code == header["requested_authority"]))
-    if requested is None:
-        problems.append(FieldProblem("requested_authority", "choose the requested authority"))
-    try:
-        if problems:
-            raise InvalidInput("choose the requested authority", [])
-        assert requested is not None
-        row = filing.file_request(session, user, kind=kind, requested_authority_id=requested.id,
-                                  legal_basis=header["legal_basis"], title=header["title"],
-                                  language=header["language"], data=data)
-        session.commit()
-    except InvalidInput as exc:
-        session.rollback()
-        return _form_page(request, session, user, kind=kind, version=version, data=data,
-                          header=header, problems=problems + exc.problems, status_code=422,
-                          message="The request was not saved: correct the fields marked "
-                                  "below.")
+    row = _file_from_form(request, session, user, kind, form, incoming=False)
+    if isinstance(row, Response):
+        return row
     if str(form.get("action")) == "submit":
         return _submit(request, session, row, user)
     flash(request, f"Draft {row.reference} saved.")
@@ -606,37 +582,52 @@ def register_incoming(request: Request, kind: str, form: CheckedForm, session: S
                       user: ConsoleUser) -> Response:
     """A request that reached us on paper or by e-mail: recorded as received, which starts
     the requested side's lifecycle and clocks (and pages our 24/7 point if urgent)."""
+    row = _file_from_form(request, session, user, kind, form, incoming=True)
+    if isinstance(row, Response):
+        return row
+    flash(request, f"Registered {row.reference} (their reference "
+                   f"{row.counterpart_reference}) as received.")
+    return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+def _file_from_form(request: Request, session: SessionDep, user: User, kind: str,
+                    form: FormData, *, incoming: bool) -> MlaRequest | Response:
+    """The new request (a draft we send, or one we received), or the form again: with a
+    row added, or with what is wrong."""
     _filing_role(user)
     _known_kind(kind)
     version = templates.latest_version(kind)
     data = forms.parse(templates.get(kind, version).root, form)
-    header = {k: str(form.get(k) or "").strip() for k in INCOMING_HEADER}
-    if _add_rows(form):
+    header = {k: str(form.get(k) or "").strip() for k in
+              (INCOMING_HEADER if incoming else NEW_HEADER)}
+
+    def again(**kw: Any) -> Response:
         return _form_page(request, session, user, kind=kind, version=version, data=data,
-                          header=header, problems=[], extra_rows=_add_rows(form),
-                          incoming=True)
-    requesting = session.scalar(select(Authority).where(
-        Authority.code == header["requesting_authority"]))
-    problems = [] if requesting is not None else [
-        FieldProblem("requesting_authority", "choose the authority that sent the request")]
+                          header=header, incoming=incoming, **kw)
+
+    if _add_rows(form):
+        return again(problems=[], extra_rows=_add_rows(form))
+    other = "requesting_authority" if incoming else "requested_authority"
+    party = session.scalar(select(Authority).where(Authority.code == header[other]))
     try:
-        if requesting is None:
-            raise InvalidInput("choose the requesting authority", [])
-        row = filing.register_incoming(
-            session, user, kind=kind, requesting_authority_id=requesting.id,
-            counterpart_reference=header["counterpart_reference"],
-            legal_basis=header["legal_basis"], title=header["title"],
-            language=header["language"], data=data)
+        if party is None:
+            raise InvalidInput("choose the other authority", [FieldProblem(
+                other, "choose the authority that sent the request" if incoming
+                else "choose the requested authority")])
+        common = {"kind": kind, "legal_basis": header["legal_basis"],
+                  "title": header["title"], "language": header["language"], "data": data}
+        row = (filing.register_incoming(session, user, requesting_authority_id=party.id,
+                                        counterpart_reference=header["counterpart_reference"],
+                                        **common) if incoming
+               else filing.file_request(session, user, requested_authority_id=party.id,
+                                        **common))
         session.commit()
     except InvalidInput as exc:
         session.rollback()
-        return _form_page(request, session, user, kind=kind, version=version, data=data,
-                          header=header, problems=problems + exc.problems, status_code=422,
-                          incoming=True, message="The request was not registered: correct "
-                                                 "the fields marked below.")
-    flash(request, f"Registered {row.reference} (their reference "
-                   f"{row.counterpart_reference}) as received.")
-    return redirect(f"{PREFIX}/requests/{row.id}")
+        return again(problems=exc.problems, status_code=422,
+                     message=f"The request was not {'registered' if incoming else 'saved'}: "
+                             "correct the fields marked below.")
+    return row
 
 
 @router.get("/requests/{request_id}/edit", response_class=HTMLResponse)
