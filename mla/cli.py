@@ -107,7 +107,8 @@ def serve(host: str, port: int, workers: int) -> None:
               help="Longest sleep in seconds when nothing is due.")
 @click.option("--once", is_flag=True, help="Escalate what is due now, then exit.")
 def worker(database: str, batch: int, poll: float, once: bool) -> None:
-    """Escalate due deadline steps into alerts (any number of workers may run)."""
+    """Escalate due deadlines, page 24/7 points, deliver to peer instances (any number
+    of workers may run)."""
     import logging
     import threading
 
