@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -21,7 +25,7 @@ from api.routers import (
     transfer,
     users,
 )
-from mla import config, db, templates
+from mla import config, db, deadline_rules, templates
 
 DESCRIPTION = """\
 Mutual legal assistance and extradition requests between central authorities.
@@ -37,10 +41,35 @@ your authority's answer 404. Writes to a request accept `If-Match: "<version>"` 
 def create_app(database_url: str | None = None) -> FastAPI:
     # Broken template files stop the server at start-up, not at the first filing.
     templates.load_all()
+    # Loaded once here rather than by the first requests all at once; a broken rules file
+    # stops the start like a broken template.
+    deadline_rules.rules()
     url = database_url or config.database_url()
-    engine = db.make_engine(url)
+    threads = config.api_threads()
+    # A kept connection for every thread: with fewer, the pool opens and closes overflow
+    # connections (a new PostgreSQL backend each) whenever the threads are all busy. The
+    # overflow covers threads that work without a session slot (see lifespan), so no thread
+    # ever waits for a connection that only a request waiting for a thread could give back.
+    pool = {} if url.startswith("sqlite") else {"pool_size": threads, "max_overflow": threads}
+    engine = db.make_engine(url, **pool)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Synchronous routes run in this pool. More threads than that only fight over the
+        # GIL, and one holding row locks (a changed request's, until its commit) waits its
+        # turn behind them; further requests wait on the event loop instead.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        # As many requests hold a database session at once as there are threads and pooled
+        # connections (api.deps.get_session). A request that has its connection then always
+        # gets a thread, and one waiting for a connection never blocks a thread: otherwise
+        # requests holding connections between their dependencies' threads and the
+        # endpoint's, and threads waiting for a connection, can each wait on the other until
+        # the pool times out.
+        app.state.session_slots = asyncio.Semaphore(threads)
+        yield
+
     app = FastAPI(title="MLA & extradition workflow engine", version="0.1.0",
-                  description=DESCRIPTION)
+                  description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     app.state.sessions = db.session_factory(engine)
     problems.install(app)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mla import security
 from mla.errors import FieldProblem, Forbidden, InvalidInput, Unauthorized
@@ -16,9 +19,23 @@ from mla.models import User
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
-        yield session
+# Dependencies that do no I/O are async: FastAPI runs each synchronous one in the thread pool,
+# a hand-over to a thread and back per dependency and request.
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # The app's lifespan sets the slots (see api.app); an app used without it (a TestClient
+    # outside `with`) runs unbounded.
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "session_slots", None)
+    async with slots or contextlib.nullcontext():
+        # Creating a session opens no connection; closing one talks to the database only
+        # when a transaction is still open (no commit: reads, errors), then in a thread.
+        session = request.app.state.sessions()
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await run_in_threadpool(session.close)
+            else:
+                session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -45,7 +62,7 @@ def require_roles(*roles: str) -> Callable[[User], User]:
     return check
 
 
-def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The version the client last saw, from `If-Match: "3"` (or W/"3", or 3)."""
     if if_match is None or if_match.strip() == "*":
         return None

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import schemas
-from mla import access, lifecycle, translations
+from mla import access, lifecycle
 from mla.clock import utcnow
 from mla.deadline_rules import rules
-from mla.models import Authority, Deadline, HistoryEvent, Request, User
+from mla.models import Authority, Deadline, HistoryEvent, Request, RequestText, User
 
 
 def authority_ref(authority: Authority) -> schemas.AuthorityRef:
@@ -35,9 +36,18 @@ def full(session: Session, request: Request, user: User) -> schemas.RequestOut:
         counterpart_reference=request.counterpart_reference,
         legal_basis=request.legal_basis, title=request.title,
         template_version=request.template_version, language=request.language,
-        languages=list(translations.texts(session, request)),
+        languages=_languages(session, request),
         data=request.data, allowed_events=lifecycle.allowed_events(request, user),
     )
+
+
+def _languages(session: Session, request: Request) -> list[str]:
+    """The original's language first, then those of its translations (as
+    translations.texts orders them), without loading the texts themselves."""
+    found = dict.fromkeys([request.language])
+    found.update(dict.fromkeys(session.scalars(
+        select(RequestText.language).where(RequestText.request_id == request.id))))
+    return list(found)
 
 
 def summary(request: Request, user: User) -> schemas.RequestSummary:

@@ -1,22 +1,28 @@
 """The audit trail: an append-only, hash-chained table written in the same transaction as the
 change (or content read) it records.
 
-`record()` queues an entry on the session; just before the session commits, the queue is
-written under a lock on the chain's head row, so entries from concurrent transactions form
-one chain. Each row's hash covers the previous row's hash and the row's own content; the
-database refuses UPDATE and DELETE on the table (triggers of migration 0002).
+`record()` queues an entry on the session; when the session commits, the queue is written
+under a lock on the chain's head row, so entries from concurrent transactions form one chain.
+On PostgreSQL the entries and the COMMIT go to the server in one pipeline, so the head stays
+locked only while the server appends and commits, not while this process is scheduled.
+Each row's hash covers the previous row's hash and the row's own content; the database
+refuses UPDATE and DELETE on the table (triggers of migration 0002).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, event, insert, select, text, update
+import psycopg
+from sqlalchemy import JSON, Connection, Engine, bindparam, event, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import Pool
 
 from mla.clock import utcnow
 from mla.models import AuditEvent, AuditHead, User, UTCDateTime
@@ -82,7 +88,14 @@ def _write_pending(session: Session) -> None:
     if not pending:
         return
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        if connection.dialect.driver == "psycopg":
+            # Appended by _append_and_commit below, at the connection's COMMIT: anything the
+            # session still flushes after this hook lands before the entries, in the same
+            # transaction.
+            connection.info.setdefault(_QUEUE, []).extend(pending)
+            return
         for entry in pending:
             session.execute(_APPEND_PG, _append_params(entry))
         return
@@ -114,6 +127,52 @@ _APPEND_PG = text("""WITH head AS (
            CAST(:detail AS json), last_hash FROM head""").bindparams(
     bindparam("at", type_=UTCDateTime()), bindparam("detail", type_=JSON()))
 _ID_MARKER = ',"id":0,"object_id":'
+# The same statement for the driver itself, sent in _append_and_commit's pipeline.
+_APPEND_PSYCOPG = re.sub(r":(\w+)", r"%(\1)s", str(_APPEND_PG.text))
+
+
+@event.listens_for(Engine, "commit")
+def _append_and_commit(connection: Connection) -> None:
+    """Writes the queued entries and commits in one round trip (psycopg pipeline mode).
+
+    The head row's lock is taken by the first append and held until the transaction ends;
+    sending the COMMIT with it means no other transaction waits on a round trip, or on this
+    process getting the CPU and the GIL back. SQLAlchemy's own COMMIT that follows finds the
+    connection idle, and psycopg sends nothing for it. An error rolls the whole transaction
+    back, entries included, as any failed commit does."""
+    pending = connection.info.pop(_QUEUE, None)
+    if not pending:
+        return
+    raw = connection.connection.driver_connection
+    try:
+        with raw.pipeline(), raw.cursor() as cursor:
+            for entry in pending:
+                cursor.execute(_APPEND_PSYCOPG, _driver_params(entry))
+            raw.commit()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_APPEND_PSYCOPG, None, exc, psycopg.Error,
+                                  dialect=connection.dialect) from exc
+
+
+@event.listens_for(Engine, "rollback")
+def _drop_unwritten(connection: Connection) -> None:
+    connection.info.pop(_QUEUE, None)
+
+
+@event.listens_for(Pool, "checkin")
+def _drop_on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    # A connection closed without commit or rollback event must not carry entries into the
+    # next transaction on it.
+    if record is not None:
+        record.info.pop(_QUEUE, None)
+
+
+def _driver_params(entry: dict[str, Any]) -> dict[str, Any]:
+    params = _append_params(entry)
+    # What the UTCDateTime and JSON types do to these on the SQLAlchemy path.
+    params["at"] = entry["at"].astimezone(UTC)
+    params["detail"] = json.dumps(entry["detail"])
+    return params
 
 
 def _append_params(entry: dict[str, Any]) -> dict[str, Any]:

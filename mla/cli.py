@@ -93,10 +93,9 @@ def upgrade(database: str, revision: str) -> None:
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the HTTP API with uvicorn (database from MLA_DATABASE_URL)."""
-    import uvicorn
+    from api.server import serve as serve_api
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+    serve_api(host, port, workers)
 
 
 @main.command()

@@ -40,6 +40,11 @@ _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both paths cost the same.
 _DUMMY_HASH = _hasher.hash("an unguessable placeholder password")
 _key_cache: dict[str, tuple[float, Any]] = {}
+# Tokens whose signature and claims checked out: (when, kid, issuer and audience checked
+# against, claims). An entry lives no longer than the key cache above, so retiring a key takes
+# as long to reach every process either way; the user row is still read on every request.
+_token_cache: dict[str, tuple[float, str, str, str, dict[str, Any]]] = {}
+TOKEN_CACHE_SIZE = 10_000
 
 
 def issuer() -> str:
@@ -96,6 +101,9 @@ def retire_signing_key(session: Session, kid: str) -> SigningKey:
         raise NotFound(f"no signing key {kid}")
     key.retired_at = key.retired_at or utcnow()
     _key_cache.pop(kid, None)
+    for token, entry in list(_token_cache.items()):
+        if entry[1] == kid:
+            _token_cache.pop(token, None)
     session.flush()
     return key
 
@@ -139,6 +147,25 @@ def issue_access_token(session: Session, user: User) -> tuple[str, int]:
 
 
 def verify_access_token(session: Session, token: str) -> User:
+    claims = _verified_claims(session, token)
+    try:
+        user_id = int(claims["sub"])
+    except (TypeError, ValueError):
+        raise Unauthorized("the access token names no user") from None
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Unauthorized("the account is unknown or deactivated")
+    if claims.get("role") != user.role or claims.get("authority") != user.authority.code:
+        raise Unauthorized("the account changed since the token was issued; log in again")
+    return user
+
+
+def _verified_claims(session: Session, token: str) -> dict[str, Any]:
+    """The claims of a token with a valid signature, audience, issuer and lifetime."""
+    cached = _token_cache.get(token)
+    if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS \
+            and cached[4]["exp"] > time.time() and cached[2:4] == (issuer(), audience()):
+        return cached[4]
     try:
         header = jwt.get_unverified_header(token)
     except JOSEError:
@@ -163,16 +190,12 @@ def verify_access_token(session: Session, token: str) -> User:
         raise Unauthorized(f"the access token is not for this service: {exc}") from None
     except JOSEError:
         raise Unauthorized("the access token signature is invalid") from None
-    try:
-        user_id = int(claims["sub"])
-    except (TypeError, ValueError):
-        raise Unauthorized("the access token names no user") from None
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise Unauthorized("the account is unknown or deactivated")
-    if claims.get("role") != user.role or claims.get("authority") != user.authority.code:
-        raise Unauthorized("the account changed since the token was issued; log in again")
-    return user
+    if not isinstance(claims.get("exp"), int | float):
+        raise Unauthorized("the access token has no valid expiry")
+    if len(_token_cache) >= TOKEN_CACHE_SIZE:
+        _token_cache.clear()
+    _token_cache[token] = (time.monotonic(), kid, issuer(), audience(), claims)
+    return claims
 
 
 # --- passwords --------------------------------------------------------------------------
