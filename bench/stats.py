@@ -114,17 +114,23 @@ FROM plan p JOIN steps s ON s.workflow = p.workflow AND s.path IN ('both', p.pat
 WHERE s.day <= p.stop_day AND p.t0 + s.day * p.pace * interval '1 day' <= now();
 INSERT INTO requests (id, reference, kind, workflow, legal_basis, requesting_authority_id,
   requested_authority_id, title, urgent, state, template_version, language, data, created_by_id,
-  created_at, updated_at, version)
+  created_at, updated_at, version, transmitted_at, acknowledged_at, executed_at)
 SELECT p.id, 'B-' || p.n, p.kind, p.workflow,
        CASE WHEN p.workflow = 'extradition'
             THEN (ARRAY['untoc', 'ece_1957', 'eaw_2002_584'])[1 + p.n % 3]
             ELSE (ARRAY['untoc', 'uncac', 'eio_2014_41', 'budapest', 'ecmacm_1959'])[1 + p.n % 5]
        END,
        p.requesting, p.requested, 'bench', false, last.to_state, 1, 'en', '{}', 1, p.t0,
-       last.at, last.seq
+       last.at, last.seq, m.transmitted_at, m.acknowledged_at, m.executed_at
 FROM plan p
 JOIN (SELECT DISTINCT ON (request_id) request_id, to_state, at, seq FROM events
-      ORDER BY request_id, seq DESC) last ON last.request_id = p.id;
+      ORDER BY request_id, seq DESC) last ON last.request_id = p.id
+-- The milestone instants mla.lifecycle keeps on the request: the first of each event.
+JOIN (SELECT request_id,
+             min(at) FILTER (WHERE event = 'transmit') AS transmitted_at,
+             min(at) FILTER (WHERE event = 'acknowledge') AS acknowledged_at,
+             min(at) FILTER (WHERE event IN ('execute', 'complete')) AS executed_at
+      FROM events GROUP BY request_id) m ON m.request_id = p.id;
 INSERT INTO history_events (request_id, at, actor_id, event, from_state, to_state, data)
 SELECT request_id, at, 1, event, NULLIF(from_state, '-'), to_state,
        CASE WHEN event = 'refuse' THEN CAST((ARRAY[

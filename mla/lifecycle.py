@@ -15,7 +15,7 @@ import workflows
 from mla import audit
 from mla.clock import utcnow
 from mla.errors import Conflict, Forbidden, NotFound
-from mla.models import HistoryEvent, Request, User, UTCDateTime
+from mla.models import MILESTONE_COLUMNS, HistoryEvent, Request, User, UTCDateTime
 from workflows.base import Context, Step
 
 
@@ -153,20 +153,31 @@ def transition(
 
 
 # The hottest path of the engine, as plain SQL compiled once: building ORM or Core statement
-# objects per transition costs more than the round trips themselves.
+# objects per transition costs more than the round trips themselves. One variant per
+# milestone column (MILESTONE_COLUMNS): the event that reaches a milestone also keeps its
+# first instant on the request (the earliest, should the clock ever have gone back).
 _BUMP = """UPDATE requests SET state = :state, resume_state = :resume_state,
-    updated_at = :now, version = version + 1
+    updated_at = :now, version = version + 1{milestone}
     WHERE id = :id AND version = :version RETURNING version"""
+_MILESTONE = ", {0} = CASE WHEN {0} IS NULL OR {0} > :now THEN :now ELSE {0} END"
 _BINDS = (bindparam("id", type_=Uuid()), bindparam("now", type_=UTCDateTime()),
           bindparam("data", type_=JSON()))
+_VARIANTS = (None, *sorted(set(MILESTONE_COLUMNS.values())))
+
+
+def _bump(column: str | None) -> str:
+    return _BUMP.format(milestone=_MILESTONE.format(column) if column else "")
+
+
 # PostgreSQL: the state change and its history event in one statement; no row changed (a
 # concurrent writer won) means nothing inserted and no version returned.
-_WRITE_PG = text(f"""WITH changed AS ({_BUMP})
+_WRITE_PG = {column: text(f"""WITH changed AS ({_bump(column)})
     INSERT INTO history_events (request_id, at, actor_id, event, from_state, to_state,
                                 reason, data)
     SELECT :id, :now, :actor_id, :event, :from_state, :to_state, :reason, CAST(:data AS json)
     FROM changed RETURNING (SELECT version FROM changed)""").bindparams(*_BINDS)
-_BUMP_SQLITE = text(_BUMP).bindparams(*_BINDS[:2])
+             for column in _VARIANTS}
+_BUMP_SQLITE = {column: text(_bump(column)).bindparams(*_BINDS[:2]) for column in _VARIANTS}
 _HISTORY_SQLITE = text("""INSERT INTO history_events (request_id, at, actor_id, event,
     from_state, to_state, reason, data) VALUES (:id, :now, :actor_id, :event, :from_state,
     :to_state, :reason, :data)""").bindparams(*_BINDS)
@@ -178,11 +189,17 @@ def _write(session: Session, request: Request, *, now: datetime, state: str,
     at; the new version, or None when someone else changed the request first."""
     params = {"id": request.id, "version": request.version, "state": state,
               "resume_state": resume_state, "now": now, **history}
+    milestone = MILESTONE_COLUMNS.get(history["event"])
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(_WRITE_PG, params).scalar()
-    version = session.execute(_BUMP_SQLITE, params).scalar()
-    if version is not None:
-        session.execute(_HISTORY_SQLITE, params)
+        version = session.execute(_WRITE_PG[milestone], params).scalar()
+    else:
+        version = session.execute(_BUMP_SQLITE[milestone], params).scalar()
+        if version is not None:
+            session.execute(_HISTORY_SQLITE, params)
+    if version is not None and milestone is not None:
+        reached = getattr(request, milestone)
+        if reached is None or reached > now:
+            set_committed_value(request, milestone, now)
     return version
 
 

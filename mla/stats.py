@@ -10,9 +10,11 @@ on this instance. Definitions (README, "Statistics"):
   on that same instant: filing for counts and volume, the end of a stage for its duration,
   the closing of a deadline for "met", the refusal for its grounds. "Open" and "overdue now"
   are the state at the time of asking.
-- Stages, from each request's history: filing (event `file`) -> transmission (first
-  `transmit`) -> acknowledgement (first `acknowledge`) -> execution (first `execute` or
-  `complete`). A stage counts for a request when both of its events happened.
+- Stages: filing (event `file`) -> transmission (first `transmit`) -> acknowledgement (first
+  `acknowledge`) -> execution (first `execute` or `complete`). A stage counts for a request
+  when both of its events happened. The request row keeps these instants (`created_at` is
+  the filing; the others are written with the state change, mla/lifecycle.py), so stages
+  are measured without reading the history.
 - Durations are whole seconds between the two instants, each truncated to the second.
   Median and p90 are nearest-rank percentiles: the p-th percentile of n sorted durations is
   the one at rank ceil(p * n / 100), so always an observed duration. PostgreSQL computes it
@@ -56,9 +58,9 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import CTE, Subquery
 
 import workflows
-from mla import access
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.models import Authority, Deadline, HistoryEvent, Request, User
@@ -66,14 +68,16 @@ from mla.models import Authority, Deadline, HistoryEvent, Request, User
 PERIODS = ("month", "quarter")
 INSTANCE_ROLE = "admin"
 
-# The first instant of each event (or of either event) in a request's history.
-MILESTONES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("filed", ("file",)),
-    ("transmitted", ("transmit",)),
-    ("acknowledged", ("acknowledge",)),
-    ("executed", ("execute", "complete")),
+# The first instant of each event (or of either event) in a request's history, and the
+# request column that keeps it.
+MILESTONES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("filed", ("file",), "created_at"),
+    ("transmitted", ("transmit",), "transmitted_at"),
+    ("acknowledged", ("acknowledge",), "acknowledged_at"),
+    ("executed", ("execute", "complete"), "executed_at"),
 )
-MILESTONE_EVENTS = tuple(e for _, events in MILESTONES for e in events)
+MILESTONE_EVENTS = tuple(e for _, events, _ in MILESTONES for e in events)
+MILESTONE_COLUMN = {name: column for name, _, column in MILESTONES}
 # (stage, the milestone it starts at, the milestone it ends at)
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("filing_to_transmission", "filed", "transmitted"),
@@ -161,10 +165,40 @@ class _Query:
             conditions.append(column < self.until)
         return conditions
 
-    def party(self) -> list[ColumnElement[bool]]:
-        if self.user is None or self.scope.instance_wide:
-            return []
-        return [access.is_party(self.user)]
+    def visible(self, *columns: Any, where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
+        """`columns` of the requests in scope (those `access.is_party` admits for a user).
+
+        A party's requests are read as two disjoint ranges, those it asked and those it was
+        asked but did not ask itself: each range is an index-only scan of its covering index
+        (models.Request), where one OR of both needs a bitmap scan that visits the table."""
+        if self.scope.instance_wide:
+            return select(*columns).where(*where).subquery("visible")
+        me = literal_column(str(int(self.scope.authority_id or 0)), Integer)
+        return union_all(
+            select(*columns).where(Request.requesting_authority_id == me, *where),
+            select(*columns).where(Request.requested_authority_id == me,
+                                   Request.requesting_authority_id != me, *where),
+        ).subquery("visible")
+
+    def grouping_sets(self, source: Subquery, sets: Sequence[Sequence[str]],
+                      measures: dict[str, Any], name: str) -> CTE:
+        """`measures` per group of each of `sets` (names of `source` columns), in one pass over
+        `source` on PostgreSQL (GROUPING SETS), one pass per set elsewhere. Columns: every key
+        (NULL where its set does not group by it), `grouping` (the bit mask `grouping_mask`
+        gives for the set) and the measures. A CTE: computed once however often it is read."""
+        keys = list(dict.fromkeys(k for keys in sets for k in keys))
+        labelled = [m.label(name) for name, m in measures.items()]
+        if self.dialect == "postgresql":
+            columns = [source.c[k] for k in keys]
+            return (select(*columns, func.grouping(*columns).label("grouping"), *labelled)
+                    .group_by(func.grouping_sets(*(tuple_(*(source.c[k] for k in group))
+                                                   for group in sets)))
+                    .cte(name))
+        return union_all(*(
+            select(*(source.c[k] if k in group else literal(None).label(k) for k in keys),
+                   literal(grouping_mask(keys, group), Integer).label("grouping"), *labelled)
+            .group_by(*(source.c[k] for k in group))
+            for group in sets)).cte(name)
 
     def period_key(self, column: Any) -> ColumnElement[Any]:
         """What to group an instant by for its UTC month or quarter: cheap per row on
@@ -223,6 +257,12 @@ def _query(session: Session, user: User | None, since: datetime | date | None,
     return _Query(user, scope_for(user), start, end, period, dialect, now or utcnow())
 
 
+def grouping_mask(keys: Sequence[str], group: Sequence[str]) -> int:
+    """What GROUPING(keys...) answers for rows of `group`: a bit per key, first key highest,
+    set where the group does not group by the key."""
+    return sum(1 << (len(keys) - 1 - i) for i, k in enumerate(keys) if k not in group)
+
+
 # -- caseload -------------------------------------------------------------------------------
 
 def _is_open(workflow: Any, state: Any) -> ColumnElement[int]:
@@ -232,114 +272,112 @@ def _is_open(workflow: Any, state: Any) -> ColumnElement[int]:
     return case((or_(*finals), 0), else_=1)
 
 
+CELL_KEYS = ("kind", "workflow", "state", "legal_basis", "period")
+PAIR_KEYS = ("first", "second", "workflow", "state")
+
+
 def _caseload(session: Session, q: _Query) -> list[Table]:
-    """One pass over the requests into cells (kind, workflow, state, basis, period), the four
-    tables rolled up from the cells in the same statement; one more pass for counterparts."""
-    where = [*q.party(), *q.in_window(Request.created_at)]
-    period = q.period_key(Request.created_at).label("period")
-    cells = (select(Request.kind, Request.workflow, Request.state, Request.legal_basis, period,
-                    func.count().label("n"))
-             .where(*where)
-             .group_by(Request.kind, Request.workflow, Request.state, Request.legal_basis,
-                       period)
-             .cte("cells"))
-    n = func.sum(cells.c.n)
-    opened = func.sum(cells.c.n * _is_open(cells.c.workflow, cells.c.state))
-    none = literal(None, String)
+    """One pass over the requests into two sets of cells: (kind, workflow, state, basis,
+    period) and (the parties, workflow, state); every table rolled up from the cells in the
+    same statement."""
+    if q.scope.instance_wide:
+        # Every party is somebody's counterpart: the pair is (requesting, requested).
+        first, second = Request.requesting_authority_id, Request.requested_authority_id
+    else:
+        # The counterpart, and 1 when it is the requesting party.
+        me = q.scope.authority_id
+        first = case((Request.requested_authority_id == me, Request.requesting_authority_id),
+                     else_=Request.requested_authority_id)
+        second = case((Request.requested_authority_id == me, 1), else_=0)
+    visible = q.visible(Request.kind, Request.workflow, Request.state, Request.legal_basis,
+                        q.period_key(Request.created_at).label("period"),
+                        first.label("first"), second.label("second"),
+                        where=q.in_window(Request.created_at))
+    cells = q.grouping_sets(visible, (CELL_KEYS, PAIR_KEYS), {"n": func.count()}, "cells")
+    c = cells.c
+    is_cell = c.grouping == grouping_mask((*CELL_KEYS, "first", "second"), CELL_KEYS)
+    is_pair = c.grouping == grouping_mask((*CELL_KEYS, "first", "second"), PAIR_KEYS)
+    n = func.sum(c.n)
+    opened = func.sum(c.n * _is_open(c.workflow, c.state))
+    none_text, none_int = literal(None, String), literal(None, Integer)
 
-    def rollup(tag: str, first: Any, second: Any, count_open: bool = True) -> Select[Any]:
-        keys = [k for k in (first, second) if k is not None]
-        return (select(literal(tag).label("tag"), first.label("a"),
-                       (second if second is not None else none).label("b"), n.label("n"),
-                       (opened if count_open else literal(None, Integer)).label("open"))
-                .group_by(*keys))
+    def rollup(tag: str, a: Any, b: Any = None, count_open: bool = True) -> Select[Any]:
+        keys = [k for k in (a, b) if k is not None]
+        return (select(literal(tag).label("tag"), cast(a, String).label("a"),
+                       (cast(b, String) if b is not None else none_text).label("b"),
+                       n.label("n"), (opened if count_open else none_int).label("open"),
+                       none_int.label("requesting"), none_int.label("requested"))
+                .where(is_cell).group_by(*keys))
 
+    if q.scope.instance_wide:
+        parties = union_all(
+            select(c.first.label("authority_id"), c.n, c.workflow, c.state,
+                   c.n.label("requesting"), literal(0, Integer).label("requested"))
+            .where(is_pair),
+            select(c.second, c.n, c.workflow, c.state, literal(0, Integer), c.n)
+            .where(is_pair),
+        ).subquery("parties")
+    else:
+        parties = select(c.first.label("authority_id"), c.n, c.workflow, c.state,
+                         (c.n * c.second).label("requesting"),
+                         (c.n * (1 - c.second)).label("requested")).where(is_pair) \
+            .subquery("parties")
+    p = parties.c
+    by_country = (select(literal("by_counterpart"), Authority.country, none_text,
+                         func.sum(p.n), func.sum(p.n * _is_open(p.workflow, p.state)),
+                         func.sum(p.requesting), func.sum(p.requested))
+                  .join(Authority, Authority.id == p.authority_id)
+                  .group_by(Authority.country))
     stmt = union_all(
-        rollup("by_kind", cells.c.kind, None),
-        rollup("by_state", cells.c.workflow, cells.c.state),
-        rollup("by_legal_basis", cells.c.legal_basis, None),
-        rollup("volume", q.period_label(cells.c.period), cells.c.kind, count_open=False),
+        rollup("by_kind", c.kind),
+        rollup("by_state", c.workflow, c.state),
+        rollup("by_legal_basis", c.legal_basis),
+        rollup("volume", q.period_label(c.period), c.kind, count_open=False),
+        by_country,
     )
     found: dict[str, list[tuple[Any, ...]]] = {}
-    for tag, a, b, count, open_count in _rows(session, stmt):
-        found.setdefault(tag, []).append((a, b, count, open_count))
-    for rows in found.values():
-        rows.sort(key=lambda r: (r[0], r[1] or ""))
+    for tag, *row in _rows(session, stmt):
+        found.setdefault(tag, []).append(tuple(row))
+    for tag, rows in found.items():
+        if tag == "by_counterpart":
+            rows.sort(key=lambda r: (-r[2], r[0]))
+        else:
+            rows.sort(key=lambda r: (r[0], r[1] or ""))
     return [
         Table("by_kind", "Requests by kind", ("kind", "requests", "open"),
-              tuple((a, c, o) for a, _, c, o in found.get("by_kind", []))),
+              tuple((a, c, o) for a, _, c, o, *_ in found.get("by_kind", []))),
         Table("by_state", "Requests by state", ("workflow", "state", "requests"),
-              tuple((a, b, c) for a, b, c, _ in found.get("by_state", []))),
-        _by_counterpart(session, q, where),
+              tuple((a, b, c) for a, b, c, *_ in found.get("by_state", []))),
+        Table("by_counterpart", "Requests by counterpart country (requesting: that country "
+              "asked; requested: it was asked)",
+              ("country", "requests", "open", "requesting", "requested"),
+              tuple((a, c, o, rq, rd) for a, _, c, o, rq, rd in found.get("by_counterpart", []))),
         Table("by_legal_basis", "Requests by legal basis", ("legal_basis", "requests", "open"),
-              tuple((a, c, o) for a, _, c, o in found.get("by_legal_basis", []))),
+              tuple((a, c, o) for a, _, c, o, *_ in found.get("by_legal_basis", []))),
         Table("volume", f"Requests filed per {q.period}, by kind", ("period", "kind", "requests"),
-              tuple((a, b, c) for a, b, c, _ in found.get("volume", []))),
+              tuple((a, b, c) for a, b, c, *_ in found.get("volume", []))),
     ]
-
-
-def _by_counterpart(session: Session, q: _Query, where: list[Any]) -> Table:
-    """Requests per counterpart country, split by the role that country plays in them."""
-    if q.scope.instance_wide:
-        # Every party is somebody's counterpart: each request counts once per party.
-        pairs = (select(Request.requesting_authority_id.label("requesting"),
-                        Request.requested_authority_id.label("requested"),
-                        Request.workflow, Request.state, func.count().label("n"))
-                 .where(*where)
-                 .group_by(Request.requesting_authority_id, Request.requested_authority_id,
-                           Request.workflow, Request.state).cte("pairs"))
-        parties = union_all(
-            select(pairs.c.requesting.label("authority_id"), literal("requesting").label("role"),
-                   pairs.c.workflow, pairs.c.state, pairs.c.n),
-            select(pairs.c.requested.label("authority_id"), literal("requested").label("role"),
-                   pairs.c.workflow, pairs.c.state, pairs.c.n),
-        ).subquery()
-    else:
-        me = q.scope.authority_id
-        counterpart = case((Request.requested_authority_id == me,
-                            Request.requesting_authority_id),
-                           else_=Request.requested_authority_id)
-        role = case((Request.requested_authority_id == me, "requesting"), else_="requested")
-        parties = (select(counterpart.label("authority_id"), role.label("role"),
-                          Request.workflow, Request.state, func.count().label("n"))
-                   .where(*where)
-                   .group_by(counterpart, role, Request.workflow, Request.state).subquery())
-    n = func.sum(parties.c.n)
-    stmt = (select(Authority.country, n,
-                   func.sum(parties.c.n * _is_open(parties.c.workflow, parties.c.state)),
-                   func.sum(case((parties.c.role == "requesting", parties.c.n), else_=0)),
-                   func.sum(case((parties.c.role == "requested", parties.c.n), else_=0)))
-            .join(Authority, Authority.id == parties.c.authority_id)
-            .group_by(Authority.country).order_by(n.desc(), Authority.country))
-    return Table("by_counterpart", "Requests by counterpart country (requesting: that country "
-                 "asked; requested: it was asked)",
-                 ("country", "requests", "open", "requesting", "requested"), _rows(session, stmt))
 
 
 # -- stage durations ------------------------------------------------------------------------
 
 def _durations(session: Session, q: _Query) -> list[Table]:
-    firsts = [func.min(HistoryEvent.at).filter(HistoryEvent.event.in_(events)).label(name)
-              for name, events in MILESTONES]
-    # The WHERE matches the partial index ix_history_events_milestones word for word.
-    milestones = select(HistoryEvent.request_id, *firsts).where(
-        HistoryEvent.event.in_(MILESTONE_EVENTS))
-    if not q.scope.instance_wide:
-        visible = select(Request.id).where(*q.party())
-        milestones = milestones.where(HistoryEvent.request_id.in_(visible))
-    m = milestones.group_by(HistoryEvent.request_id).cte("milestones")
+    # Every stage needs a transmission or an acknowledgement: other requests are skipped.
+    columns = [getattr(Request, MILESTONE_COLUMN[name]).label(name) for name, *_ in MILESTONES]
+    m = q.visible(*columns, where=[or_(Request.transmitted_at.is_not(None),
+                                       Request.acknowledged_at.is_not(None))]).alias("m")
+    # One scan per stage: cheaper on PostgreSQL than unnesting each row into its stages.
     parts = []
     for number, (_, first, last) in enumerate(STAGES):
         start, end = m.c[first], m.c[last]
-        parts.append(select(literal(number, Integer).label("stage"),
+        parts.append(select(literal_column(str(number), Integer).label("stage"),
                             q.period_key(end).label("period"),
                             (q.seconds(end) - q.seconds(start)).label("seconds"))
                      .where(start.is_not(None), end.is_not(None), *q.in_window(end)))
-    durations = union_all(*parts).cte("durations")
     if q.dialect == "postgresql":
-        rows = _percentiles_pg(session, q, durations)
+        rows = _percentiles_pg(session, q, parts)
     else:
-        rows = _percentiles_windowed(session, q, durations)
+        rows = _percentiles_windowed(session, q, union_all(*parts).cte("durations"))
     names = [s[0] for s in STAGES]
     total = {stage: r for period, stage, *r in rows if period is None}
     stage_rows = []
@@ -349,26 +387,31 @@ def _durations(session: Session, q: _Query) -> list[Table]:
     period_rows = sorted(((period, names[stage], n, _days(median), _days(p90))
                           for period, stage, n, median, p90 in rows if period is not None),
                          key=lambda r: (r[0], names.index(r[1])))
-    columns = ("stage", "requests", "median_days", "p90_days")
+    columns_out = ("stage", "requests", "median_days", "p90_days")
     return [
         Table("stage_durations", "Time per stage (days; nearest-rank median and 90th "
-              "percentile)", columns, tuple(stage_rows)),
+              "percentile)", columns_out, tuple(stage_rows)),
         Table("stage_durations_by_period", f"Time per stage, per {q.period} the stage ended",
-              ("period", *columns), tuple(period_rows)),
+              ("period", *columns_out), tuple(period_rows)),
     ]
 
 
-def _percentiles_pg(session: Session, q: _Query, durations: Any) -> list[tuple[Any, ...]]:
+def _percentiles_pg(session: Session, q: _Query,
+                    stages: Sequence[Select[Any]]) -> list[tuple[Any, ...]]:
     """(period or None, stage, n, median, p90): `percentile_disc` is the nearest rank, one
-    sort per group for both fractions."""
-    d = durations.c
-    fractions = func.percentile_disc(
-        literal_column("ARRAY[0.5, 0.9]", ARRAY(Float))).within_group(d.seconds)
-    grouped = (select(d.stage, d.period, func.grouping(d.period).label("overall"),
-                      func.count().label("n"), fractions.label("p"))
-               .group_by(func.grouping_sets(tuple_(d.stage), tuple_(d.stage, d.period)))
-               .subquery())
-    g = grouped.c
+    sort per group for both fractions. One aggregate per stage (ROLLUP: per period, then
+    all): PostgreSQL can run the stages side by side in parallel workers (Parallel Append),
+    each sorting only its own durations."""
+    branches = []
+    for number, stage in enumerate(stages):
+        d = stage.subquery(f"stage_{number}").c
+        fractions = func.percentile_disc(
+            literal_column("ARRAY[0.5, 0.9]", ARRAY(Float))).within_group(d.seconds)
+        branches.append(select(literal_column(str(number), Integer).label("stage"), d.period,
+                               func.grouping(d.period).label("overall"),
+                               func.count().label("n"), fractions.label("p"))
+                        .group_by(func.rollup(d.period)))
+    g = union_all(*branches).subquery("grouped").c
     label = case((g.overall == 1, literal(None, String)), else_=q.period_label(g.period))
     p = type_coerce(g.p, ARRAY(BigInteger))
     stmt = select(label, g.stage, g.n, p[1], p[2])
@@ -407,28 +450,60 @@ def _days(seconds: int | None) -> float | None:
 # -- deadlines ------------------------------------------------------------------------------
 
 def _deadlines(session: Session, q: _Query) -> list[Table]:
-    """One pass: closed deadlines per period (met or not) and, as the period-less group, the
-    running ones (overdue or not)."""
+    """Two passes in one statement: every deadline in scope, for closed ones per period (met
+    or not) and running ones as the period-less group (overdue or not); and the overdue ones
+    alone (the running-deadlines index), per counterpart. Only the second needs the request's
+    parties, so only the few overdue deadlines are joined to them."""
     running = Deadline.closed_at.is_(None)
     overdue = and_(running, Deadline.suspended_at.is_(None), Deadline.due_at < q.now)
-    met = case((Deadline.closed_at <= Deadline.due_at, 1), else_=0)
-    period = q.period_key(Deadline.closed_at).label("period")
-    counted = (select(period, func.count().label("n"), func.sum(met).label("met"),
-                      func.count().filter(overdue).label("overdue"))
-               .select_from(Deadline)
-               .where(or_(running, and_(Deadline.closed_at.is_not(None),
-                                        *q.in_window(Deadline.closed_at))))
-               .group_by(period))
-    if not q.scope.instance_wide:
-        counted = counted.join(Request, and_(Request.id == Deadline.request_id, *q.party()))
-    c = counted.subquery()
+    counted = select(Deadline.closed_at, Deadline.due_at, Deadline.suspended_at)
+    if q.since is not None or q.until is not None:
+        counted = counted.where(or_(running, and_(*q.in_window(Deadline.closed_at))))
+    if q.scope.instance_wide:
+        # The instance has no side of its own: a deadline's counterpart is whoever is late.
+        late = select(Deadline.acting_authority_id.label("counterpart"),
+                      literal(1, Integer).label("theirs")).where(overdue)
+    else:
+        me = q.scope.authority_id
+        counterpart = case((Request.requested_authority_id == me,
+                            Request.requesting_authority_id),
+                           else_=Request.requested_authority_id)
+        # A plain join on the party condition (not `visible`): the planner then hashes the
+        # requests, whose id it has statistics for, and streams the deadlines past them.
+        mine = and_(Request.id == Deadline.request_id,
+                    or_(Request.requesting_authority_id == me,
+                        Request.requested_authority_id == me))
+        counted = counted.join(Request, mine)
+        late = (select(counterpart.label("counterpart"),
+                       case((Deadline.acting_authority_id == me, 0), else_=1).label("theirs"))
+                .select_from(Deadline).join(Request, mine).where(overdue))
+    c = counted.subquery("counted").c
+    period = q.period_key(c.closed_at)
+    c_overdue = and_(c.closed_at.is_(None), c.suspended_at.is_(None), c.due_at < q.now)
+    per_period = (select(period.label("period"), func.count().label("n"),
+                         func.sum(case((c.closed_at <= c.due_at, 1), else_=0)).label("met"),
+                         func.count().filter(c_overdue).label("overdue"))
+                  .group_by(period).subquery("per_period"))
+    lt = late.subquery("late").c
+    total = func.count()
+    stmt = union_all(
+        select(literal("period").label("tag"), q.period_label(per_period.c.period)
+               .label("label"), per_period.c.n, per_period.c.met, per_period.c.overdue),
+        select(literal("overdue"), Authority.country, total, func.sum(lt.theirs),
+               literal(None, Integer))
+        .join(Authority, Authority.id == lt.counterpart).group_by(Authority.country),
+    )
+    rows = _rows(session, stmt)
     by_period, now = [], (0, 0)
-    for label, n, met_count, overdue_count in _rows(session, select(
-            q.period_label(c.c.period), c.c.n, c.c.met, c.c.overdue).order_by(c.c.period)):
+    for _, label, n, met_count, overdue_count in sorted(
+            (r for r in rows if r[0] == "period"), key=lambda r: (r[1] is None, r[1] or "")):
         if label is None:
             now = (n, overdue_count)
         else:
             by_period.append((label, n, met_count, _share(met_count, n)))
+    overdue_rows = sorted(((country, n, theirs, n - theirs)
+                           for tag, country, n, theirs, _ in rows if tag == "overdue"),
+                          key=lambda r: (-r[1], r[0]))
     total_closed = sum(r[1] for r in by_period)
     total_met = sum(r[2] for r in by_period)
     return [
@@ -437,38 +512,10 @@ def _deadlines(session: Session, q: _Query) -> list[Table]:
               ((total_closed, total_met, _share(total_met, total_closed), *now),)),
         Table("deadlines_by_period", f"Deadlines closed per {q.period}, and met",
               ("period", "closed", "met", "met_share"), tuple(by_period)),
-        _overdue_by_counterpart(session, q, overdue),
+        Table("overdue_by_counterpart", "Deadlines overdue now, by counterpart country "
+              "(counterpart_clock: theirs to meet; own_clock: ours)",
+              ("country", "overdue", "counterpart_clock", "own_clock"), tuple(overdue_rows)),
     ]
-
-
-def _overdue_by_counterpart(session: Session, q: _Query, overdue: Any) -> Table:
-    """Overdue deadlines per counterpart country, split by whose clock runs late."""
-    if q.scope.instance_wide:
-        # The instance has no side of its own: a deadline's counterpart is whoever is late.
-        per_authority = (select(Deadline.acting_authority_id.label("authority_id"),
-                                func.count().label("overdue"),
-                                func.count().label("theirs"))
-                         .where(overdue).group_by(Deadline.acting_authority_id).subquery())
-    else:
-        me = q.scope.authority_id
-        counterpart = case((Request.requested_authority_id == me,
-                            Request.requesting_authority_id),
-                           else_=Request.requested_authority_id)
-        per_authority = (select(counterpart.label("authority_id"),
-                                func.count().label("overdue"),
-                                func.sum(case((Deadline.acting_authority_id == me, 0),
-                                              else_=1)).label("theirs"))
-                         .select_from(Deadline)
-                         .join(Request, and_(Request.id == Deadline.request_id, *q.party()))
-                         .where(overdue).group_by(counterpart).subquery())
-    total = func.sum(per_authority.c.overdue)
-    stmt = (select(Authority.country, total, func.sum(per_authority.c.theirs))
-            .join(Authority, Authority.id == per_authority.c.authority_id)
-            .group_by(Authority.country).order_by(total.desc(), Authority.country))
-    rows = tuple((c, n, t, n - t) for c, n, t in _rows(session, stmt))
-    return Table("overdue_by_counterpart", "Deadlines overdue now, by counterpart country "
-                 "(counterpart_clock: theirs to meet; own_clock: ours)",
-                 ("country", "overdue", "counterpart_clock", "own_clock"), rows)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -479,13 +526,14 @@ def _share(part: int, whole: int) -> float | None:
 
 def _refusals(session: Session, q: _Query) -> list[Table]:
     """Grounds per period, their ranking and the number of refusals, in one statement."""
-    # event = 'refuse' matches the partial index ix_history_events_refusals; the refusals are
-    # read once, then expanded into their grounds.
+    # event = 'refuse' matches the partial index ix_history_events_refusals, which carries
+    # the request and the grounds too; the refusals are read once, then expanded into their
+    # grounds.
     refused = select(HistoryEvent.at, HistoryEvent.data).where(
         HistoryEvent.event == "refuse", *q.in_window(HistoryEvent.at))
     if not q.scope.instance_wide:
-        refused = refused.join(Request, and_(Request.id == HistoryEvent.request_id,
-                                             *q.party()))
+        visible = q.visible(Request.id)
+        refused = refused.join(visible, visible.c.id == HistoryEvent.request_id)
     r = refused.cte("refused")
     if q.dialect == "postgresql":
         grounds = func.json_array_elements_text(r.c.data["grounds"]) \
