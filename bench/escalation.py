@@ -36,9 +36,11 @@ INSERT INTO requests (id, reference, kind, workflow, legal_basis, requesting_aut
 SELECT gen_random_uuid(), 'B-' || n, 'mla.evidence', 'mla_requesting', 'untoc', 1, 2, 'bench',
   false, 'in_execution', 1, 'en', '{}', now(), now(), 5
 FROM generate_series(1, :n) AS n;
-INSERT INTO deadlines (request_id, rule_id, timer, acting_authority_id, opened_at,
-  period_start, due_at, extended_days)
-SELECT id, 'untoc.suggested_date', 'execution', 2, now(), now(), now() + interval '60 days', 0
+INSERT INTO deadlines (request_id, rule_id, timer, acting_authority_id,
+  requesting_authority_id, requested_authority_id, opened_at, period_start, due_at,
+  extended_days)
+SELECT id, 'untoc.suggested_date', 'execution', 2, requesting_authority_id,
+       requested_authority_id, now(), now(), now() + interval '60 days', 0
 FROM requests;
 INSERT INTO deadline_steps (deadline_id, step, due_at)
 SELECT id, 'reminder_50', now() + interval '30 days' FROM deadlines;
@@ -49,10 +51,13 @@ def _due_steps(engine, count: int, start: datetime, spread: float) -> None:  # t
     """`count` fresh deadlines with a `due` step each, spread over `spread` seconds."""
     with engine.begin() as conn:
         conn.execute(text("""
-            WITH picked AS (SELECT id FROM requests ORDER BY random() LIMIT :count),
+            WITH picked AS (SELECT id, requesting_authority_id, requested_authority_id
+                            FROM requests ORDER BY random() LIMIT :count),
             d AS (INSERT INTO deadlines (request_id, rule_id, timer, acting_authority_id,
-                    opened_at, period_start, due_at, extended_days)
-                  SELECT id, 'untoc.suggested_date', 'execution', 2, :start, :start,
+                    requesting_authority_id, requested_authority_id, opened_at,
+                    period_start, due_at, extended_days)
+                  SELECT id, 'untoc.suggested_date', 'execution', 2,
+                         requesting_authority_id, requested_authority_id, :start, :start,
                          :start, 0 FROM picked RETURNING id)
             INSERT INTO deadline_steps (deadline_id, step, due_at)
             SELECT id, 'due', CAST(:start AS timestamptz)

@@ -140,9 +140,10 @@ SELECT request_id, at, 1, event, NULLIF(from_state, '-'), to_state,
          '{"grounds": ["discrimination", "nationality"]}'])[1 + floor(r * r * 6)::int] AS json)
        END
 FROM events ORDER BY at;
-INSERT INTO deadlines (request_id, rule_id, timer, acting_authority_id, opened_at,
-  period_start, due_at, closed_at, extended_days)
-SELECT p.id, 'bench.' || t.timer, t.timer, p.requested,
+INSERT INTO deadlines (request_id, rule_id, timer, acting_authority_id,
+  requesting_authority_id, requested_authority_id, opened_at, period_start, due_at, closed_at,
+  extended_days)
+SELECT p.id, 'bench.' || t.timer, t.timer, p.requested, p.requesting, p.requested,
        p.t0 + t.open_day * p.pace * interval '1 day',
        p.t0 + t.open_day * p.pace * interval '1 day',
        p.t0 + t.open_day * p.pace * interval '1 day' + t.period * interval '1 day',
@@ -152,7 +153,7 @@ SELECT p.id, 'bench.' || t.timer, t.timer, p.requested,
        0
 FROM plan p JOIN timers t ON t.workflow = p.workflow AND t.path IN ('both', p.path)
 WHERE t.open_day <= p.stop_day AND p.t0 + t.open_day * p.pace * interval '1 day' <= now()
-ORDER BY 5
+ORDER BY 7  -- opened_at: deadlines stored in the order they opened
 """
 
 

@@ -69,8 +69,10 @@ def open_deadlines(session: Session, request: Request, timers: Sequence[str],
             if due is None:
                 continue
             deadline = Deadline(request_id=request.id, rule_id=rule.id, timer=timer,
-                                acting_authority_id=_acting(request, rule).id, opened_at=now,
-                                period_start=now, due_at=due)
+                                acting_authority_id=_acting(request, rule).id,
+                                requesting_authority_id=request.requesting_authority_id,
+                                requested_authority_id=request.requested_authority_id,
+                                opened_at=now, period_start=now, due_at=due)
             session.add(deadline)
             opened.append(deadline)
     if opened:

@@ -452,31 +452,32 @@ def _days(seconds: int | None) -> float | None:
 def _deadlines(session: Session, q: _Query) -> list[Table]:
     """Two passes in one statement: every deadline in scope, for closed ones per period (met
     or not) and running ones as the period-less group (overdue or not); and the overdue ones
-    alone (the running-deadlines index), per counterpart. Only the second needs the request's
-    parties, so only the few overdue deadlines are joined to them."""
+    alone (the running-deadlines index), per counterpart. An authority's deadlines carry its
+    requests' parties, so neither pass joins the requests."""
     running = Deadline.closed_at.is_(None)
     overdue = and_(running, Deadline.suspended_at.is_(None), Deadline.due_at < q.now)
-    counted = select(Deadline.closed_at, Deadline.due_at, Deadline.suspended_at)
-    if q.since is not None or q.until is not None:
-        counted = counted.where(or_(running, and_(*q.in_window(Deadline.closed_at))))
+    window = [or_(running, and_(*q.in_window(Deadline.closed_at)))] \
+        if q.since is not None or q.until is not None else []
+    columns = (Deadline.closed_at, Deadline.due_at, Deadline.suspended_at)
     if q.scope.instance_wide:
+        counted: Any = select(*columns).where(*window)
         # The instance has no side of its own: a deadline's counterpart is whoever is late.
         late = select(Deadline.acting_authority_id.label("counterpart"),
                       literal(1, Integer).label("theirs")).where(overdue)
     else:
-        me = q.scope.authority_id
-        counterpart = case((Request.requested_authority_id == me,
-                            Request.requesting_authority_id),
-                           else_=Request.requested_authority_id)
-        # A plain join on the party condition (not `visible`): the planner then hashes the
-        # requests, whose id it has statistics for, and streams the deadlines past them.
-        mine = and_(Request.id == Deadline.request_id,
-                    or_(Request.requesting_authority_id == me,
-                        Request.requested_authority_id == me))
-        counted = counted.join(Request, mine)
-        late = (select(counterpart.label("counterpart"),
-                       case((Deadline.acting_authority_id == me, 0), else_=1).label("theirs"))
-                .select_from(Deadline).join(Request, mine).where(overdue))
+        me = literal_column(str(int(q.scope.authority_id or 0)), Integer)
+        # Two disjoint ranges, each an index-only scan of its party index (as `visible`).
+        counted = union_all(
+            select(*columns).where(Deadline.requesting_authority_id == me, *window),
+            select(*columns).where(Deadline.requested_authority_id == me,
+                                   Deadline.requesting_authority_id != me, *window))
+        counterpart = case((Deadline.requested_authority_id == me,
+                            Deadline.requesting_authority_id),
+                           else_=Deadline.requested_authority_id)
+        late = select(counterpart.label("counterpart"),
+                      case((Deadline.acting_authority_id == me, 0), else_=1).label("theirs")) \
+            .where(overdue, or_(Deadline.requesting_authority_id == me,
+                                Deadline.requested_authority_id == me))
     c = counted.subquery("counted").c
     period = q.period_key(c.closed_at)
     c_overdue = and_(c.closed_at.is_(None), c.suspended_at.is_(None), c.due_at < q.now)

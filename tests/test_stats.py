@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 import workflows
-from mla import charts, db, filing, lifecycle, stats, templates
+from mla import charts, db, directory, filing, lifecycle, stats, templates
 from mla.clock import frozen
 from mla.errors import InvalidInput, NotFound
 from mla.models import MILESTONE_COLUMNS, Authority, Deadline, HistoryEvent, Request
@@ -115,8 +115,11 @@ def build(session: Session, world: World) -> Fixture:
 
     def deadline(name: str, acting: int, due: datetime, closed: datetime | None = None,
                  suspended: datetime | None = None) -> None:
-        session.add(Deadline(request_id=made[name].id, rule_id="untoc.suggested_date",
-                             timer="execution", acting_authority_id=acting, opened_at=T0,
+        request = made[name]
+        session.add(Deadline(request_id=request.id, rule_id="untoc.suggested_date",
+                             timer="execution", acting_authority_id=acting,
+                             requesting_authority_id=request.requesting_authority_id,
+                             requested_authority_id=request.requested_authority_id, opened_at=T0,
                              period_start=T0, due_at=due, closed_at=closed,
                              suspended_at=suspended, extended_days=0))
 
@@ -451,10 +454,22 @@ def test_upgrading_measures_stages_of_requests_moved_before_it(
              "to_state": "x"} for e, d in moved]
             + [{"request_id": ids[1], "at": T0, "event": "file", "from_state": None,
                 "to_state": "draft"}])
+        # A deadline opened before 0008, which copies the request's parties onto it.
+        conn.execute(insert(Deadline).values(
+            request_id=ids[0], rule_id="untoc.suggested_date", timer="execution",
+            acting_authority_id=2, opened_at=T0, period_start=T0, due_at=NOW - days(1),
+            extended_days=0))
     db.upgrade(url)
     with db.session_factory(engine)() as session:
         report = stats.report(session, None, now=NOW)
+        fr_officer = directory.add_user(session, session.get_one(Authority, 1),
+                                        username="fr.officer", full_name="O", role="officer")
+        for_fr = stats.report(session, fr_officer, now=NOW)
     engine.dispose()
+    row = records(for_fr, "deadlines")[0]
+    assert (row["closed"], row["running"], row["overdue_now"]) == (0, 1, 1)
+    assert records(for_fr, "overdue_by_counterpart") == [
+        {"country": "KE", "overdue": 1, "counterpart_clock": 1, "own_clock": 0}]
     assert records(report, "stage_durations") == [
         {"stage": "filing_to_transmission", "requests": 1, "median_days": 2.0,
          "p90_days": 2.0},
