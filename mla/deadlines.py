@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 import workflows
@@ -96,7 +96,18 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
             or was != now_suspended):
         return  # most steps touch no clock of this kind and basis: no query
     now = utcnow()
-    current = _open(session, request) if result.from_state else []
+    closes = timers & set(result.closes)
+    if result.from_state and closes and was == now_suspended:
+        # The common close: one UPDATE (which keeps loaded deadlines in step) and the pending
+        # steps dropped, without loading the request's deadlines first.
+        closed = session.scalars(
+            update(Deadline).where(Deadline.request_id == request.id,
+                                   Deadline.closed_at.is_(None), Deadline.timer.in_(closes))
+            .values(closed_at=now).returning(Deadline.id),
+            execution_options={"synchronize_session": "fetch"}).all()
+        _drop_pending(session, closed)
+    # Only a change of suspension needs every running deadline of the request.
+    current = _open(session, request) if result.from_state and was != now_suspended else []
     closing = [d for d in current if d.timer in result.closes]
     for d in closing:
         d.closed_at = now
