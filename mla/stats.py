@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -645,8 +646,36 @@ def _computed(session: Session, q: _Query, sections: Sequence[str]) -> list[list
     consistent picture in about the time of the slowest section instead of their sum (what
     the caller wrote and has not committed is not in it: statistics read committed data)."""
     bind = session.get_bind()
-    if q.dialect != "postgresql" or len(sections) < 2 or not isinstance(bind, Engine):
+    if q.dialect != "postgresql" or len(sections) < 2 or not isinstance(bind, Engine) \
+            or not _take(_side_connections, len(sections)):
         return [SECTIONS[name](session, q) for name in sections]
+    try:
+        return _side_by_side(session, bind, q, sections)
+    finally:
+        for _ in sections:
+            _side_connections.release()
+
+
+# Connections a process opens for reports beside its sessions' own: reports running at once
+# beyond this wait for none, they run their sections one after the other instead, so the
+# connection pool (sized for the API's threads) is never drained by statistics.
+_side_connections = threading.BoundedSemaphore(4)
+
+
+def _take(semaphore: threading.BoundedSemaphore, count: int) -> bool:
+    """All `count` permits or none, without waiting."""
+    taken = 0
+    while taken < count and semaphore.acquire(blocking=False):
+        taken += 1
+    if taken < count:
+        for _ in range(taken):
+            semaphore.release()
+        return False
+    return True
+
+
+def _side_by_side(session: Session, bind: Engine, q: _Query,
+                  sections: Sequence[str]) -> list[list[Table]]:
     snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
 
     def run(name: str) -> list[Table]:

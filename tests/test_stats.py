@@ -166,6 +166,21 @@ def test_stage_medians_and_p90_are_nearest_rank(session: Session, world: World,
     ]
 
 
+def test_reports_running_at_once_give_the_same_figures(session: Session, world: World,
+                                                       fixture: Fixture) -> None:
+    """On PostgreSQL a report runs its sections side by side on connections of their own;
+    when others hold those, it runs them one after the other: the figures are the same."""
+    alone = stats.report(session, world["fr.officer"], now=NOW)
+    assert stats._take(stats._side_connections, len(stats.SECTIONS))  # another report's
+    try:
+        crowded = stats.report(session, world["fr.officer"], now=NOW)
+    finally:
+        for _ in stats.SECTIONS:
+            stats._side_connections.release()
+    assert crowded.tables == alone.tables
+    assert records(alone, "deadlines")[0]["overdue_now"] == 2
+
+
 def test_stage_durations_per_period_fall_in_the_month_the_stage_ended(
         session: Session, world: World, fixture: Fixture) -> None:
     report = stats.report(session, world["fr.officer"], now=NOW)
