@@ -46,11 +46,7 @@ def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
     # part of its connections; a plain bind first fails if anything listens there already.
     with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            print(f"mla serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-            sys.exit(1)
+        _bind_or_exit(probe, host, port, 1)
     _supervise(host, port, workers, log_level)
 
 
@@ -58,15 +54,19 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
-    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+def _bind_or_exit(sock: socket.socket, host: str, port: int, code: int) -> None:
     try:
         sock.bind((host, port))
     except OSError as exc:
         print(f"mla serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(code)
+
+
+def _worker(host: str, port: int, log_level: str) -> None:
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    _bind_or_exit(sock, host, port, 3)
     server = uvicorn.Server(uvicorn.Config(APP, factory=True, host=host,
                                           port=port, http=NoDelayHTTPProtocol,
                                           log_level=log_level))
