@@ -90,6 +90,11 @@ def shift_at(rotation: Rotation, at: datetime) -> tuple[int, datetime, datetime]
     return k, _boundary(rotation, k), _boundary(rotation, k + 1)
 
 
+def rotations(session: Session, authority_id: int) -> list[Rotation]:
+    return list(session.scalars(select(Rotation).where(Rotation.authority_id == authority_id)
+                                .order_by(Rotation.network)))
+
+
 def rotation_for(session: Session, authority_id: int, network: str) -> Rotation | None:
     return session.scalar(select(Rotation).where(Rotation.authority_id == authority_id,
                                                  Rotation.network == network))

@@ -132,6 +132,11 @@ def set_policy(session: Session, authority_id: int, *, network: str,
     return policy
 
 
+def policies(session: Session, authority_id: int) -> list[EscalationPolicy]:
+    return list(session.scalars(select(EscalationPolicy).where(
+        EscalationPolicy.authority_id == authority_id).order_by(EscalationPolicy.network)))
+
+
 def policy_for(session: Session, authority_id: int, kind: str) -> EscalationPolicy | None:
     policies = {p.network: p for p in session.scalars(
         select(EscalationPolicy).where(EscalationPolicy.authority_id == authority_id)

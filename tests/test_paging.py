@@ -332,6 +332,14 @@ def test_admin_configures_contact_points_rotation_and_policy_over_http(api: Api)
     assert wrong.status_code == 422
     [who] = api.call("ke.contact_point", "GET", "/oncall", params={"network": NET}).json()
     assert who["member"]["name"] == "Night desk"
+    # What is configured reads back, for my authority only.
+    [rota] = api.call("ke.contact_point", "GET", "/oncall/rotations").json()
+    assert (rota["handoff_time"], rota["members"]) == ("08:00", [desk["id"]])
+    [ladder] = api.call("ke.officer", "GET", "/oncall/policies").json()
+    assert (ladder["repeat"], [s["notify"] for s in ladder["steps"]]) == \
+        (1, ["on_call", "role:supervisor"])
+    assert api.call("fr.admin", "GET", "/oncall/rotations").json() == []
+    assert api.call("fr.admin", "GET", "/oncall/policies").json() == []
 
 
 def test_worker_loop_sends_pages(engine: Engine, mail: Mailbox, hook: WebhookReceiver) -> None:

@@ -320,6 +320,23 @@ def add_override(body: OverrideIn, session: SessionDep, user: UserDep) -> Overri
                        reason=override.reason)
 
 
+@router.get("/oncall/rotations", response_model=list[RotationOut])
+def list_rotations(session: SessionDep, user: UserDep) -> list[RotationOut]:
+    """My authority's rotations, one per network. Authorization: any role of my authority."""
+    return [RotationOut(id=r.id, network=r.network, timezone=r.timezone,
+                        handoff_time=r.handoff_time, shift_hours=r.shift_hours,
+                        starts_on=r.starts_on, members=r.members)
+            for r in oncall.rotations(session, user.authority_id)]
+
+
+@router.get("/oncall/policies", response_model=list[PolicyOut])
+def list_policies(session: SessionDep, user: UserDep) -> list[PolicyOut]:
+    """My authority's escalation policies, one per network. Authorization: any role of my
+    authority."""
+    return [PolicyOut(id=p.id, network=p.network, steps=p.steps, repeat=p.repeat)
+            for p in paging.policies(session, user.authority_id)]
+
+
 @router.post("/oncall/rotations", response_model=RotationOut)
 def set_rotation(body: RotationIn, session: SessionDep, user: UserDep) -> RotationOut:
     """Create or replace my authority's rotation on a network. Authorization: admin of my
