@@ -123,15 +123,18 @@ def main() -> None:
     args = parser.parse_args()
     templates.load_all()
     url = prepare(args.database)
-    ids, users = seed(url, args.requests)
-    # Baseline first on fresh rows, then the engine on the same rows reset to draft.
-    baseline = run_baseline(url, ids, users)
-    engine_db = db.make_engine(url)
-    with engine_db.begin() as conn:
-        conn.execute(text("DELETE FROM history_events WHERE event <> 'file'"))
-        conn.execute(text("UPDATE requests SET state = 'draft', version = 1"))
-    engine_db.dispose()
-    engine = run_engine(url, ids, users)
+    try:
+        ids, users = seed(url, args.requests)
+        # Baseline first on fresh rows, then the engine on the same rows reset to draft.
+        baseline = run_baseline(url, ids, users)
+        engine_db = db.make_engine(url)
+        with engine_db.begin() as conn:
+            conn.execute(text("DELETE FROM history_events WHERE event <> 'file'"))
+            conn.execute(text("UPDATE requests SET state = 'draft', version = 1"))
+        engine_db.dispose()
+        engine = run_engine(url, ids, users)
+    finally:
+        drop(args.database, SCHEMA)
     n = args.requests * len(PATH)
     print(f"requests: {args.requests}, transitions each: {len(PATH)}, total: {n}")
     print(f"raw psycopg baseline : {baseline:8.0f} transitions/s")
