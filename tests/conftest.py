@@ -34,8 +34,26 @@ def _pg_unreachable_reason() -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
 
 
+def private_schema_url(request: pytest.FixtureRequest, prefix: str) -> str:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped when `request`'s
+    scope ends."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def postgresql_base_url() -> Iterator[str]:
+def postgresql_base_url(request: pytest.FixtureRequest) -> str:
     """A PostgreSQL URL whose search_path is a schema private to this test run."""
     reason = _pg_unreachable_reason()
     if reason is not None:
@@ -44,15 +62,7 @@ def postgresql_base_url() -> Iterator[str]:
             pytest.exit(f"{message}; CI=true requires it", returncode=1)
         pytest.skip(f"{message}: PostgreSQL runs skipped. Start PostgreSQL or set "
                     "MLA_TEST_POSTGRES_URL to run them.")
-    schema = f"mla_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    return private_schema_url(request, "mla_test")
 
 
 @pytest.fixture(scope="session")

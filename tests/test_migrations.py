@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import inspect
 
 from mla import db
 from mla.models import Base
-from tests.conftest import PG_URL
+from tests.conftest import private_schema_url
 
 
 def _fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'fresh.db'}"
     request.getfixturevalue("postgresql_base_url")  # skips or fails if unreachable
-    schema = f"mla_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    request.addfinalizer(drop)
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
+    return private_schema_url(request, "mla_mig")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwe, jws
-from sqlalchemy import Engine, create_engine, func, make_url, select, text
+from sqlalchemy import Engine, func, select
 
 import workflows
 from mla import audit, db, directory, security, templates, transfer
@@ -39,7 +39,7 @@ from mla.models import (
     TransferKey,
     User,
 )
-from tests.conftest import PG_URL, _pg_unreachable_reason
+from tests.conftest import _pg_unreachable_reason, private_schema_url
 
 ROOT = Path(__file__).resolve().parents[1]
 MLA = [sys.executable, "-m", "mla.cli"]
@@ -177,19 +177,7 @@ class Instance:
 def _pg_url(request: pytest.FixtureRequest) -> str | None:
     if _pg_unreachable_reason() is not None:
         return None
-    schema = f"mla_xfer_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    request.addfinalizer(drop)
-    return make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}) \
-        .render_as_string(hide_password=False)
+    return private_schema_url(request, "mla_xfer")
 
 
 @pytest.fixture(scope="module")
