@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import Pool
 
+from mla import db
 from mla.clock import utcnow
 from mla.models import AuditEvent, AuditHead, User, UTCDateTime
 
@@ -99,7 +100,9 @@ def _write_pending(session: Session) -> None:
         for entry in pending:
             session.execute(_APPEND_PG, _append_params(entry))
         return
-    # SQLite serializes writers, so reading the head then writing is safe there.
+    # SQLite serializes writers: with its write lock taken before the head is read, no other
+    # append can move the head in between.
+    db.lock_for_write(session, AuditHead.__table__)
     last_id, last_hash = session.execute(
         select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)).one()
     rows = []

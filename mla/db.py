@@ -36,13 +36,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def lock_for_claim(session: Session, table: Table) -> None:
-    """Makes a worker's claim and the writes after it one snapshot on SQLite.
+def lock_for_write(session: Session, table: Table) -> None:
+    """On SQLite, takes the database's single write lock now, before reads that a later write
+    in the same transaction depends on (a worker's claim, the audit chain's head).
 
-    pysqlite runs a SELECT outside any transaction, so a row claimed there could be deleted by
-    a transition before the worker writes what it depends on. A write that touches no row
-    opens the transaction and takes SQLite's single write lock. On PostgreSQL `FOR UPDATE
-    SKIP LOCKED` locks the claimed rows instead, so this is a no-op there."""
+    pysqlite runs a SELECT outside any transaction, so what it read can change before the
+    write: a claimed row deleted by a transition, a head another writer moved on. A write
+    that touches no row opens the transaction and takes the lock. On PostgreSQL row locks
+    (`FOR UPDATE SKIP LOCKED`, the head row's UPDATE) do this instead: a no-op there."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(update(table).where(false()).values({table.primary_key.columns[0]:
                                                               table.primary_key.columns[0]}))

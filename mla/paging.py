@@ -374,7 +374,7 @@ class PagingResult:
 
 
 def _escalate(session: Session, now: datetime, limit: int) -> int:
-    db.lock_for_claim(session, Page.__table__)
+    db.lock_for_write(session, Page.__table__)
     pages = list(session.scalars(
         select(Page).options(lazyload("*"))
         .where(Page.status == "open", Page.next_escalation_at <= now)
@@ -457,7 +457,7 @@ def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[notify.Message]:
-    db.lock_for_claim(session, Notification.__table__)
+    db.lock_for_write(session, Notification.__table__)
     ids = list(session.scalars(
         select(Notification.id)
         .where(Notification.status == "pending", Notification.next_attempt_at <= now)

@@ -1025,7 +1025,7 @@ def claim(session: Session, now: datetime, limit: int) -> list[int]:
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)
     )
-    db.lock_for_claim(session, OutboxMessage.__table__)
+    db.lock_for_write(session, OutboxMessage.__table__)
     ids = list(session.scalars(query))
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))

@@ -49,7 +49,7 @@ def run_batch(session: Session, *, now: datetime | None = None, limit: int = 500
     """Claims up to `limit` due steps and writes their alerts, in the session's transaction.
     The caller commits."""
     now = now or utcnow()
-    db.lock_for_claim(session, DeadlineStep.__table__)
+    db.lock_for_write(session, DeadlineStep.__table__)
     claimed = list(session.scalars(
         select(DeadlineStep)
         .where(DeadlineStep.done_at.is_(None), DeadlineStep.due_at <= now)
