@@ -156,6 +156,14 @@ def _my_offset(user: User) -> str:
     return offset
 
 
+def _with_content(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
+    """The request, for a role that reads case content (404 if not a party, 403 if the role
+    sees only status)."""
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    return row
+
+
 # --- login ----------------------------------------------------------------------------------
 
 
@@ -383,8 +391,7 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
 @router.get("/requests/{request_id}/document", response_class=HTMLResponse)
 def document(request: Request, request_id: uuid.UUID, session: SessionDep, user: ConsoleUser,
              language: Annotated[str | None, Query(pattern="^[a-z]{2}$")] = None) -> Response:
-    row = access.get_request(session, request_id, user)
-    access.require_content(user)
+    row = _with_content(session, request_id, user)
     text, lang = documents.render(session, row, language=language, fmt="html")
     audit.record(session, "request.document", actor=user, object_type="request",
                  object_id=str(row.id), detail={"language": lang, "format": "html",
@@ -400,8 +407,7 @@ def document(request: Request, request_id: uuid.UUID, session: SessionDep, user:
 @router.post("/requests/{request_id}/attachments", response_class=HTMLResponse)
 def upload(request: Request, request_id: uuid.UUID, form: CheckedForm, session: SessionDep,
            user: ConsoleUser) -> Response:
-    row = access.get_request(session, request_id, user)
-    access.require_content(user)
+    row = _with_content(session, request_id, user)
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         flash(request, "Choose a file to attach first.")
@@ -449,17 +455,13 @@ def _translation_page(request: Request, session: SessionDep, user: User, row: Ml
     }, status_code=status_code)
 
 
-def _translatable(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
-    row = access.get_request(session, request_id, user)
-    access.require_content(user)
-    return row
 
 
 @router.get("/requests/{request_id}/translations", response_class=HTMLResponse)
 def translation_form(request: Request, request_id: uuid.UUID, session: SessionDep,
                      user: ConsoleUser,
                      language: Annotated[str, Query(pattern="^[a-z]{2}$")]) -> Response:
-    row = _translatable(session, request_id, user)
+    row = _with_content(session, request_id, user)
     texts = translations.texts(session, row)
     paths = templates.translatable_paths(row.kind, row.template_version)
     # Start from the stored translation, else from the original for the translator to
@@ -473,7 +475,7 @@ def translation_form(request: Request, request_id: uuid.UUID, session: SessionDe
 def save_translation(request: Request, request_id: uuid.UUID,
                      language: Annotated[str, Path(pattern="^[a-z]{2}$")], form: CheckedForm,
                      session: SessionDep, user: ConsoleUser) -> Response:
-    row = _translatable(session, request_id, user)
+    row = _with_content(session, request_id, user)
     data = forms.parse(_translation_root(row), form)
     if _add_rows(form):
         return _translation_page(request, session, user, row, language, data,
@@ -483,7 +485,7 @@ def save_translation(request: Request, request_id: uuid.UUID,
         session.commit()
     except (InvalidInput, Conflict, Forbidden) as exc:
         session.rollback()
-        row = _translatable(session, request_id, user)
+        row = _with_content(session, request_id, user)
         return _translation_page(
             request, session, user, row, language, data,
             problems=getattr(exc, "problems", None) or [FieldProblem("", exc.detail)],
@@ -695,8 +697,7 @@ def _submit(request: Request, session: SessionDep, row: MlaRequest, user: User) 
 
 
 def _draft(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
-    row = access.get_request(session, request_id, user)
-    access.require_content(user)
+    row = _with_content(session, request_id, user)
     if lifecycle.acting_party(row, user) != "requesting" or user.role not in \
             filing.FILING_ROLES:
         from mla.errors import Forbidden
