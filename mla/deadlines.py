@@ -97,22 +97,18 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
         return  # most steps touch no clock of this kind and basis: no query
     now = utcnow()
     closes = timers & set(result.closes)
-    if result.from_state and closes and was == now_suspended:
-        # The common close: one UPDATE (which keeps loaded deadlines in step) and the pending
-        # steps dropped, without loading the request's deadlines first.
+    if result.from_state and closes:
+        # One UPDATE (which keeps loaded deadlines in step) and the pending steps dropped,
+        # without loading the request's deadlines first.
         closed = session.scalars(
             update(Deadline).where(Deadline.request_id == request.id,
                                    Deadline.closed_at.is_(None), Deadline.timer.in_(closes))
             .values(closed_at=now).returning(Deadline.id),
             execution_options={"synchronize_session": "fetch"}).all()
         _drop_pending(session, closed)
-    # Only a change of suspension needs every running deadline of the request.
-    current = _open(session, request) if result.from_state and was != now_suspended else []
-    closing = [d for d in current if d.timer in result.closes]
-    for d in closing:
-        d.closed_at = now
-    _drop_pending(session, [d.id for d in closing])
-    still_open = [d for d in current if d.closed_at is None]
+    # Only a change of suspension needs every deadline still running.
+    still_open = _open(session, request) if result.from_state and was != now_suspended \
+        else []
     if now_suspended and not was:
         suspending = [d for d in still_open if d.suspended_at is None
                       and rules().rules[d.rule_id].suspends]
