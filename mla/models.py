@@ -637,3 +637,67 @@ class InboxMessage(Base):
     outcome: Mapped[str] = mapped_column(String(10))
     # The signed receipt (JWS compact) exactly as answered.
     receipt: Mapped[str] = mapped_column(Text)
+
+
+# -- sealed statistics (mla/stats_seal.py) ----------------------------------------------------
+# Figures of a UTC month that stop changing once the month is over, summed when it is sealed so
+# that the instance-wide statistics read a few rows per month instead of every request. A
+# month is "YYYY-MM"; sealed months are contiguous, each with all its rows, or none.
+
+
+class StatsMonth(Base):
+    """A sealed month, with its deadline and refusal totals."""
+
+    __tablename__ = "stats_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadlines_closed: Mapped[int] = mapped_column(Integer)
+    deadlines_met: Mapped[int] = mapped_column(Integer)
+    refusals: Mapped[int] = mapped_column(Integer)
+
+
+class StatsStageCentidays(Base):
+    """How many stages ended in the month with each duration, in hundredths of a day (the
+    precision the figures are given in; rounded half up)."""
+
+    __tablename__ = "stats_stage_centidays"
+
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[str] = mapped_column(ForeignKey("stats_months.month"),
+                                       primary_key=True)
+    centidays: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatsStageDays(Base):
+    """The same per whole day: where a percentile falls is found here, then read to the
+    hundredth in that one day of `stats_stage_centidays`."""
+
+    __tablename__ = "stats_stage_days"
+
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[str] = mapped_column(ForeignKey("stats_months.month"),
+                                       primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatsRefusalGround(Base):
+    __tablename__ = "stats_refusal_grounds"
+
+    month: Mapped[str] = mapped_column(ForeignKey("stats_months.month"),
+                                       primary_key=True)
+    ground: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StatsVolume(Base):
+    """Requests filed in the month, by kind."""
+
+    __tablename__ = "stats_volume"
+
+    month: Mapped[str] = mapped_column(ForeignKey("stats_months.month"),
+                                       primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

@@ -39,12 +39,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     ColumnElement,
     Connection,
     Engine,
-    Float,
     Integer,
     Select,
     String,
@@ -59,7 +57,6 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -68,7 +65,18 @@ from sqlalchemy.sql.selectable import CTE, Subquery
 import workflows
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput, NotFound
-from mla.models import Authority, Deadline, HistoryEvent, Request, User
+from mla.models import (
+    Authority,
+    Deadline,
+    HistoryEvent,
+    Request,
+    StatsMonth,
+    StatsRefusalGround,
+    StatsStageCentidays,
+    StatsStageDays,
+    StatsVolume,
+    User,
+)
 
 PERIODS = ("month", "quarter")
 INSTANCE_ROLE = "admin"
@@ -90,6 +98,45 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("acknowledgement_to_execution", "acknowledged", "executed"),
 )
 DAY = 86400
+CENTIDAY = DAY // 100
+
+
+def month_label(instant: datetime) -> str:
+    instant = instant.astimezone(UTC)
+    return f"{instant.year:04d}-{instant.month:02d}"
+
+
+def month_start(label: str) -> datetime:
+    return datetime(int(label[:4]), int(label[5:7]), 1, tzinfo=UTC)
+
+
+def next_month(label: str) -> str:
+    year, month = int(label[:4]), int(label[5:7])
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def epoch_seconds(dialect: str, column: Any) -> ColumnElement[int]:
+    """Seconds since the epoch, truncated (SQLite's own parsing rounds to milliseconds, so
+    the fraction is cut off the text first)."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.date_part(literal_column("'epoch'"), column)), BigInteger)
+    return cast(func.strftime(literal_column("'%s'"),
+                              func.substr(column, literal_column("1"), literal_column("19"))),
+                BigInteger)
+
+
+def floordiv(a: Any, b: int) -> ColumnElement[int]:
+    """a // b rounded down below zero too (SQL's integer division truncates toward zero)."""
+    n = literal_column(str(int(b)), Integer)
+    return (a - ((a % n) + n) % n) // n
+
+
+def centidays(dialect: str, start: Any, end: Any) -> ColumnElement[int]:
+    """The whole seconds from `start` to `end` in hundredths of a day, rounded half up: the
+    precision the figures are given in. Rounding keeps the order, so the nearest-rank
+    percentile of rounded durations is the rounded percentile of the durations."""
+    seconds = epoch_seconds(dialect, end) - epoch_seconds(dialect, start)
+    return floordiv(seconds + CENTIDAY // 2, CENTIDAY)
 
 
 @dataclass(frozen=True)
@@ -161,6 +208,28 @@ class _Query:
     period: str
     dialect: str
     now: datetime
+    # The months [first, last) whose figures come from their sealed summaries
+    # (mla/stats_seal.py): sealed, wholly inside the window, instance-wide view only.
+    sealed: tuple[str, str] | None = None
+
+    def live(self, column: Any) -> list[ColumnElement[bool]]:
+        """The instant is not in a sealed month: its figure is computed from the rows."""
+        if self.sealed is None:
+            return []
+        first, last = (month_start(m) for m in self.sealed)
+        return [or_(column < first, column >= last)]
+
+    def sealed_months(self, column: Any) -> list[ColumnElement[bool]]:
+        """Summary rows (`month` column) that stand in for the rows outside `live`."""
+        assert self.sealed is not None
+        return [column >= self.sealed[0], column < self.sealed[1]]
+
+    def month_period(self, month: Any) -> ColumnElement[str]:
+        """The period label of a month label ("2026-03" -> itself, or "2026-Q1")."""
+        if self.period == "month":
+            return cast(month, String)
+        quarter = (cast(func.substr(month, 6, 2), Integer) + 2) // 3
+        return func.substr(month, 1, 5) + literal_column("'Q'", String) + cast(quarter, String)
 
     def in_window(self, column: Any) -> list[ColumnElement[bool]]:
         conditions = []
@@ -224,15 +293,8 @@ class _Query:
             return func.to_char(key, literal_column(pattern), type_=String)
         return cast(key, String)
 
-    def seconds(self, column: Any) -> ColumnElement[int]:
-        """Seconds since the epoch, truncated (SQLite's own parsing rounds to milliseconds, so
-        the fraction is cut off the text first)."""
-        if self.dialect == "postgresql":
-            return cast(func.floor(func.date_part(literal_column("'epoch'"), column)),
-                        BigInteger)
-        return cast(func.strftime(literal_column("'%s'"),
-                                  func.substr(column, literal_column("1"),
-                                              literal_column("19"))), BigInteger)
+    def centidays(self, start: Any, end: Any) -> ColumnElement[int]:
+        return centidays(self.dialect, start, end)
 
 
 def _query(session: Session, user: User | None, since: datetime | date | None,
@@ -255,7 +317,26 @@ def _query(session: Session, user: User | None, since: datetime | date | None,
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         _settings(session)
-    return _Query(user, scope_for(user), start, end, period, dialect, now or utcnow())
+    scope = scope_for(user)
+    sealed = _sealed_range(session, start, end) if scope.instance_wide else None
+    return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed)
+
+
+def _sealed_range(session: Session, since: datetime | None,
+                  until: datetime | None) -> tuple[str, str] | None:
+    """The sealed months wholly inside [since, until), as [first, last) (they are
+    contiguous: mla/stats_seal.py)."""
+    first, last = session.execute(select(func.min(StatsMonth.month),
+                                         func.max(StatsMonth.month))).one()
+    if first is None:
+        return None
+    low, high = first, next_month(last)
+    if since is not None:
+        month = month_label(since)
+        low = max(low, month if month_start(month) == since else next_month(month))
+    if until is not None:
+        high = min(high, month_label(until))
+    return (low, high) if low < high else None
 
 
 def _settings(runner: Session | Connection) -> None:
@@ -298,8 +379,13 @@ def _caseload(session: Session, q: _Query) -> list[Table]:
         first = case((Request.requested_authority_id == me, Request.requesting_authority_id),
                      else_=Request.requested_authority_id)
         second = case((Request.requested_authority_id == me, 1), else_=0)
+    # The period only where the volume is not read from sealed months: the other tables
+    # need none, and truncating every instant is most of the pass's time.
+    period: Any = q.period_key(Request.created_at)
+    if q.sealed is not None:
+        period = case((q.live(Request.created_at)[0], period), else_=None)
     visible = q.visible(Request.kind, Request.workflow, Request.state, Request.legal_basis,
-                        q.period_key(Request.created_at).label("period"),
+                        period.label("period"),
                         first.label("first"), second.label("second"),
                         where=q.in_window(Request.created_at))
     cells = q.grouping_sets(visible, (CELL_KEYS, PAIR_KEYS), {"n": func.count()}, "cells")
@@ -310,13 +396,14 @@ def _caseload(session: Session, q: _Query) -> list[Table]:
     opened = func.sum(c.n * _is_open(c.workflow, c.state))
     none_text, none_int = literal(None, String), literal(None, Integer)
 
-    def rollup(tag: str, a: Any, b: Any = None, count_open: bool = True) -> Select[Any]:
+    def rollup(tag: str, a: Any, b: Any = None, count_open: bool = True,
+               where: ColumnElement[bool] = is_cell) -> Select[Any]:
         keys = [k for k in (a, b) if k is not None]
         return (select(literal(tag).label("tag"), cast(a, String).label("a"),
                        (cast(b, String) if b is not None else none_text).label("b"),
                        n.label("n"), (opened if count_open else none_int).label("open"),
                        none_int.label("requesting"), none_int.label("requested"))
-                .where(is_cell).group_by(*keys))
+                .where(where).group_by(*keys))
 
     if q.scope.instance_wide:
         parties = union_all(
@@ -337,16 +424,29 @@ def _caseload(session: Session, q: _Query) -> list[Table]:
                          func.sum(p.requesting), func.sum(p.requested))
                   .join(Authority, Authority.id == p.authority_id)
                   .group_by(Authority.country))
-    stmt = union_all(
+    parts = [
         rollup("by_kind", c.kind),
         rollup("by_state", c.workflow, c.state),
         rollup("by_legal_basis", c.legal_basis),
-        rollup("volume", q.period_label(c.period), c.kind, count_open=False),
+        rollup("volume", q.period_label(c.period), c.kind, count_open=False,
+               where=and_(is_cell, c.period.is_not(None))),
         by_country,
-    )
+    ]
+    if q.sealed is not None:
+        label = q.month_period(StatsVolume.month)
+        parts.append(select(
+            literal("volume"), label, StatsVolume.kind, func.sum(StatsVolume.n), none_int,
+            none_int, none_int).where(*q.sealed_months(StatsVolume.month))
+            .group_by(label, StatsVolume.kind))
+    stmt = union_all(*parts)
     found: dict[str, list[tuple[Any, ...]]] = {}
+    volume: dict[tuple[str, str], int] = {}
     for tag, *row in _rows(session, stmt):
-        found.setdefault(tag, []).append(tuple(row))
+        if tag == "volume":  # a period partly sealed comes in two rows
+            volume[row[0], row[1]] = volume.get((row[0], row[1]), 0) + row[2]
+        else:
+            found.setdefault(tag, []).append(tuple(row))
+    found["volume"] = [(period, kind, n) for (period, kind), n in volume.items()]
     for tag, rows in found.items():
         if tag == "by_counterpart":
             rows.sort(key=lambda r: (-r[2], r[0]))
@@ -371,89 +471,99 @@ def _caseload(session: Session, q: _Query) -> list[Table]:
 # -- stage durations ------------------------------------------------------------------------
 
 def _durations(session: Session, q: _Query) -> list[Table]:
+    """Median and p90 per stage from histograms of durations in hundredths of a day: those of
+    the sealed months, read from their summaries, and those of the rest, computed from the
+    requests. A percentile is found in two steps, so that the sealed part is read a day at a
+    time: the day that holds its rank (from whole-day counts), then the hundredth within it."""
     # Every stage needs a transmission or an acknowledgement: other requests are skipped.
     columns = [getattr(Request, MILESTONE_COLUMN[name]).label(name) for name, *_ in MILESTONES]
     m = q.visible(*columns, where=[or_(Request.transmitted_at.is_not(None),
                                        Request.acknowledged_at.is_not(None))]).alias("m")
-    # One scan per stage: cheaper on PostgreSQL than unnesting each row into its stages.
     parts = []
-    for number, (_, first, last) in enumerate(STAGES):
+    for name, first, last in STAGES:
         start, end = m.c[first], m.c[last]
-        parts.append(select(literal_column(str(number), Integer).label("stage"),
-                            q.period_key(end).label("period"),
-                            (q.seconds(end) - q.seconds(start)).label("seconds"))
-                     .where(start.is_not(None), end.is_not(None), *q.in_window(end)))
-    if q.dialect == "postgresql":
-        rows = _percentiles_pg(session, q, parts)
-    else:
-        rows = _percentiles_windowed(session, q, union_all(*parts).cte("durations"))
+        parts.append(select(literal(name, String).label("stage"),
+                            q.period_key(end).label("key"),
+                            q.centidays(start, end).label("centi"))
+                     .where(start.is_not(None), end.is_not(None), *q.in_window(end),
+                            *q.live(end)))
+    d = union_all(*parts).subquery("durations").c
+    counted = (select(d.stage, d.key, d.centi, func.count().label("n"))
+               .group_by(d.stage, d.key, d.centi).subquery("counted").c)
+    live = select(counted.stage, q.period_label(counted.key).label("period"), counted.centi,
+                  floordiv(counted.centi, 100).label("day"), counted.n).cte("live")
+
+    days_of = [select(live.c.stage, live.c.period, live.c.day, live.c.n)]
+    if q.sealed is not None:
+        days_of.append(select(StatsStageDays.stage, q.month_period(StatsStageDays.month),
+                              StatsStageDays.day, StatsStageDays.n)
+                       .where(*q.sealed_months(StatsStageDays.month)))
+    h = union_all(*days_of).subquery("days").c
+    none_text = literal(None, String)
+    coarse = union_all(
+        select(h.stage, h.period, h.day, func.sum(h.n).label("n"))
+        .group_by(h.stage, h.period, h.day),
+        select(h.stage, none_text, h.day, func.sum(h.n)).group_by(h.stage, h.day),
+    ).subquery("coarse").c
+    group = [coarse.stage, coarse.period]
+    # PostgreSQL sums integers as numeric: the rank arithmetic below is integer arithmetic.
+    cum = select(*coarse, cast(func.sum(coarse.n).over(
+        partition_by=group, order_by=coarse.day, rows=(None, 0)), BigInteger).label("upto"),
+        cast(func.sum(coarse.n).over(partition_by=group), BigInteger).label("total")) \
+        .subquery("cum").c
+    percents = union_all(select(literal(50, Integer).label("pct")),
+                         select(literal(90, Integer))).subquery("pct")
+    pct = percents.c
+    # Nearest rank: the p-th percentile of n is the one at rank ceil(p * n / 100).
+    rank = (pct.pct * cum.total + 99) // 100
+    targets = (select(cum.stage, cum.period, cum.day, cum.total, pct.pct,
+                (rank - (cum.upto - cum.n)).label("r"))
+         .join(percents, true()).where(cum.upto - cum.n < rank, rank <= cum.upto)
+         .cte("targets"))
+    t = targets.c
+
+    key = (t.stage, t.period, t.total, t.pct, t.r)
+    fine = [select(*key, live.c.centi, live.c.n).join(live, and_(
+        live.c.stage == t.stage, live.c.day == t.day,
+        or_(t.period.is_(None), live.c.period == t.period)))]
+    if q.sealed is not None:
+        sealed = select(StatsMonth.month).where(*q.sealed_months(StatsMonth.month)) \
+            .subquery("months")
+        months = sealed.c
+        c = StatsStageCentidays
+        fine.append(select(*key, c.centidays, c.n).select_from(targets)
+                    .join(sealed, or_(t.period.is_(None),
+                                      q.month_period(months.month) == t.period))
+                    .join(c, and_(c.stage == t.stage, c.month == months.month,
+                                  c.centidays >= t.day * 100, c.centidays < t.day * 100 + 100)))
+    f = union_all(*fine).subquery("fine").c
+    by_centi = (f.stage, f.period, f.total, f.pct, f.r, f.centi)
+    within = (select(*by_centi, func.sum(f.n).label("n")).group_by(*by_centi)
+              .subquery("within").c)
+    ranked = select(*within, cast(func.sum(within.n).over(
+        partition_by=[within.stage, within.period, within.pct], order_by=within.centi,
+        rows=(None, 0)), BigInteger).label("upto")).subquery("ranked").c
+    stmt = select(ranked.stage, ranked.period, ranked.total, ranked.pct, ranked.centi) \
+        .where(ranked.upto - ranked.n < ranked.r, ranked.r <= ranked.upto)
+    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for stage, period, total, percent, centi in _rows(session, stmt):
+        found.setdefault((stage, period), {"n": total})[percent] = centi / 100
+
+    def row(stage: str, period: str | None) -> tuple[Any, ...]:
+        figures = found.get((stage, period), {"n": 0})
+        return stage, figures["n"], figures.get(50), figures.get(90)
+
     names = [s[0] for s in STAGES]
-    total = {stage: r for period, stage, *r in rows if period is None}
-    stage_rows = []
-    for number, name in enumerate(names):
-        n, median, p90 = total.get(number, (0, None, None))
-        stage_rows.append((name, n, _days(median), _days(p90)))
-    period_rows = sorted(((period, names[stage], n, _days(median), _days(p90))
-                          for period, stage, n, median, p90 in rows if period is not None),
-                         key=lambda r: (r[0], names.index(r[1])))
+    periods = sorted({period for _, period in found if period is not None})
     columns_out = ("stage", "requests", "median_days", "p90_days")
     return [
         Table("stage_durations", "Time per stage (days; nearest-rank median and 90th "
-              "percentile)", columns_out, tuple(stage_rows)),
+              "percentile)", columns_out, tuple(row(name, None) for name in names)),
         Table("stage_durations_by_period", f"Time per stage, per {q.period} the stage ended",
-              ("period", *columns_out), tuple(period_rows)),
+              ("period", *columns_out),
+              tuple((period, *row(name, period)) for period in periods for name in names
+                    if (name, period) in found)),
     ]
-
-
-def _percentiles_pg(session: Session, q: _Query,
-                    stages: Sequence[Select[Any]]) -> list[tuple[Any, ...]]:
-    """(period or None, stage, n, median, p90): `percentile_disc` is the nearest rank, one
-    sort per group for both fractions. One aggregate per stage (ROLLUP: per period, then
-    all): PostgreSQL can run the stages side by side in parallel workers (Parallel Append),
-    each sorting only its own durations."""
-    branches = []
-    for number, stage in enumerate(stages):
-        d = stage.subquery(f"stage_{number}").c
-        fractions = func.percentile_disc(
-            literal_column("ARRAY[0.5, 0.9]", ARRAY(Float))).within_group(d.seconds)
-        branches.append(select(literal_column(str(number), Integer).label("stage"), d.period,
-                               func.grouping(d.period).label("overall"),
-                               func.count().label("n"), fractions.label("p"))
-                        .group_by(func.rollup(d.period)))
-    g = union_all(*branches).subquery("grouped").c
-    label = case((g.overall == 1, literal(None, String)), else_=q.period_label(g.period))
-    p = type_coerce(g.p, ARRAY(BigInteger))
-    stmt = select(label, g.stage, g.n, p[1], p[2])
-    return [tuple(r) for r in _rows(session, stmt)]
-
-
-def _percentiles_windowed(session: Session, q: _Query,
-                          durations: Any) -> list[tuple[Any, ...]]:
-    """The same nearest ranks with window functions (SQLite has no percentile aggregate):
-    the p-th percentile of n is the duration at row ceil(p * n / 100)."""
-    d = durations.c
-    out: list[tuple[Any, ...]] = []
-    for keys in ([d.stage], [d.stage, d.period]):
-        ranked = select(*keys, d.seconds,
-                        func.row_number().over(partition_by=keys, order_by=d.seconds)
-                        .label("rn"),
-                        func.count().over(partition_by=keys).label("n")).subquery()
-        r = ranked.c
-
-        def at_rank(percent: int, r: Any = r) -> Any:
-            rank = (literal(percent, Integer) * r.n + literal(99, Integer)) \
-                // literal(100, Integer)
-            return func.min(case((r.rn == rank, r.seconds)))
-
-        group = [r[k.name] for k in keys]
-        period = q.period_label(r.period) if len(keys) == 2 else literal(None, String)
-        stmt = select(period, r.stage, func.max(r.n), at_rank(50), at_rank(90)).group_by(*group)
-        out.extend(tuple(row) for row in _rows(session, stmt))
-    return out
-
-
-def _days(seconds: int | None) -> float | None:
-    return None if seconds is None else round(seconds / DAY, 2)
 
 
 # -- deadlines ------------------------------------------------------------------------------
@@ -465,8 +575,8 @@ def _deadlines(session: Session, q: _Query) -> list[Table]:
     requests' parties, so neither pass joins the requests."""
     running = Deadline.closed_at.is_(None)
     overdue = and_(running, Deadline.suspended_at.is_(None), Deadline.due_at < q.now)
-    window = [or_(running, and_(*q.in_window(Deadline.closed_at)))] \
-        if q.since is not None or q.until is not None else []
+    closed_here = [*q.in_window(Deadline.closed_at), *q.live(Deadline.closed_at)]
+    window = [or_(running, and_(*closed_here))] if closed_here else []
     columns = (Deadline.closed_at, Deadline.due_at, Deadline.suspended_at)
     if q.scope.instance_wide:
         counted: Any = select(*columns).where(*window)
@@ -496,21 +606,32 @@ def _deadlines(session: Session, q: _Query) -> list[Table]:
                   .group_by(period).subquery("per_period"))
     lt = late.subquery("late").c
     total = func.count()
-    stmt = union_all(
+    parts = [
         select(literal("period").label("tag"), q.period_label(per_period.c.period)
                .label("label"), per_period.c.n, per_period.c.met, per_period.c.overdue),
         select(literal("overdue"), Authority.country, total, func.sum(lt.theirs),
                literal(None, Integer))
         .join(Authority, Authority.id == lt.counterpart).group_by(Authority.country),
-    )
-    rows = _rows(session, stmt)
-    by_period, now = [], (0, 0)
-    for _, label, n, met_count, overdue_count in sorted(
-            (r for r in rows if r[0] == "period"), key=lambda r: (r[1] is None, r[1] or "")):
+    ]
+    if q.sealed is not None:
+        label = q.month_period(StatsMonth.month)
+        parts.append(select(
+            literal("period"), label, func.sum(StatsMonth.deadlines_closed),
+            func.sum(StatsMonth.deadlines_met), literal(0, Integer))
+            .where(*q.sealed_months(StatsMonth.month)).group_by(label))
+    rows = _rows(session, union_all(*parts))
+    # A period partly sealed comes in two rows: its sealed months and the rest.
+    closed: dict[str, list[int]] = {}
+    now = (0, 0)
+    for _, label, n, met_count, overdue_count in (r for r in rows if r[0] == "period"):
         if label is None:
             now = (n, overdue_count)
         else:
-            by_period.append((label, n, met_count, _share(met_count, n)))
+            sums = closed.setdefault(label, [0, 0])
+            sums[0] += n
+            sums[1] += met_count
+    by_period = [(label, n, met_count, _share(met_count, n))
+                 for label, (n, met_count) in sorted(closed.items()) if n]
     overdue_rows = sorted(((country, n, theirs, n - theirs)
                            for tag, country, n, theirs, _ in rows if tag == "overdue"),
                           key=lambda r: (-r[1], r[0]))
@@ -528,6 +649,15 @@ def _deadlines(session: Session, q: _Query) -> list[Table]:
     ]
 
 
+def grounds_of(dialect: str, data: Any) -> Any:
+    """The grounds of a refusal's event data, as a table of `value`s to join."""
+    if dialect == "postgresql":
+        return func.json_array_elements_text(data["grounds"]).table_valued("value") \
+            .alias("ground")
+    return func.json_each(data, literal_column("'$.grounds'")).table_valued("value") \
+        .alias("ground")
+
+
 def _share(part: int, whole: int) -> float | None:
     return None if not whole else round(part / whole, 4)
 
@@ -540,33 +670,39 @@ def _refusals(session: Session, q: _Query) -> list[Table]:
     # the request and the grounds too; the refusals are read once, then expanded into their
     # grounds.
     refused = select(HistoryEvent.at, HistoryEvent.data).where(
-        HistoryEvent.event == "refuse", *q.in_window(HistoryEvent.at))
+        HistoryEvent.event == "refuse", *q.in_window(HistoryEvent.at), *q.live(HistoryEvent.at))
     if not q.scope.instance_wide:
         visible = q.visible(Request.id)
         refused = refused.join(visible, visible.c.id == HistoryEvent.request_id)
     r = refused.cte("refused")
-    if q.dialect == "postgresql":
-        grounds = func.json_array_elements_text(r.c.data["grounds"]) \
-            .table_valued("value").alias("ground")
-    else:
-        grounds = func.json_each(r.c.data, literal_column("'$.grounds'")) \
-            .table_valued("value").alias("ground")
+    grounds = grounds_of(q.dialect, r.c.data)
     ground = cast(grounds.c.value, String).label("ground")
-    period = q.period_key(r.c.at).label("period")
-    per_period = (select(period, ground, func.count().label("n"))
-                  .select_from(r).join(grounds, true()).group_by(period, ground)
-                  .cte("per_period"))
+    key = q.period_key(r.c.at).label("key")
+    live = (select(key, ground, func.count().label("n"))
+            .select_from(r).join(grounds, true()).group_by(key, ground).subquery("live").c)
+    counted = [select(q.period_label(live.key).label("period"), live.ground, live.n)]
+    no_text, no_int = literal(None, String), literal(None, Integer)
+    totals = [select(literal("total"), no_int, no_text, func.count(), no_text).select_from(r)]
+    if q.sealed is not None:
+        g = StatsRefusalGround
+        counted.append(select(q.month_period(g.month), g.ground, g.n)
+                       .where(*q.sealed_months(g.month)))
+        totals.append(select(literal("total"), no_int, no_text,
+                             func.coalesce(func.sum(StatsMonth.refusals), 0), no_text)
+                      .where(*q.sealed_months(StatsMonth.month)))
+    both = union_all(*counted).subquery("both").c
+    per_period = (select(both.period, both.ground, func.sum(both.n).label("n"))
+                  .group_by(both.period, both.ground).cte("per_period"))
     p = per_period.c
     n = func.sum(p.n)
-    no_text, no_int = literal(None, String), literal(None, Integer)
     stmt = union_all(
         select(literal("rank").label("tag"), func.rank().over(order_by=n.desc()).label("rank"),
                p.ground, n.label("n"), no_text.label("period")).group_by(p.ground),
-        select(literal("period"), no_int, p.ground, p.n, q.period_label(p.period)),
-        select(literal("total"), no_int, no_text, func.count(), no_text).select_from(r),
+        select(literal("period"), no_int, p.ground, p.n, p.period),
+        *totals,
     )
     rows = _rows(session, stmt)
-    refusals = next(row[3] for row in rows if row[0] == "total")
+    refusals = sum(row[3] for row in rows if row[0] == "total")
     ranking = sorted(((rank, g, c, _share(c, refusals)) for tag, rank, g, c, _ in rows
                       if tag == "rank"), key=lambda r: (r[0], r[1]))
     by_period = sorted(((period, g, c) for tag, _, g, c, period in rows if tag == "period"),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from mla import config, db, directory, stats
+from mla import config, db, directory, stats, stats_seal
 from mla.errors import DomainError
 
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
-@click.command(name="stats")
+
+@click.group(name="stats", invoke_without_command=True)
 @click.option("--database", envvar="MLA_DATABASE_URL", default=config.DEFAULT_DATABASE_URL,
               show_default=True, help="Database URL (or MLA_DATABASE_URL).")
 @click.option("--user", "username",
@@ -23,9 +26,15 @@ from mla.errors import DomainError
               "exclusive.")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write each table to DIR/<table>.csv.")
-def stats_command(database: str, username: str | None, period: str, since: datetime | None,
-                  until: datetime | None, csv_dir: Path | None) -> None:
-    """Caseload and timeliness statistics: counts, time per stage, deadlines, refusals."""
+@click.pass_context
+def stats_command(ctx: click.Context, database: str, username: str | None, period: str,
+                  since: datetime | None, until: datetime | None, csv_dir: Path | None) -> None:
+    """Caseload and timeliness statistics: counts, time per stage, deadlines, refusals.
+
+    Without a command: the report. `seal` and `unseal` manage the sealed months."""
+    ctx.obj = database
+    if ctx.invoked_subcommand is not None:
+        return
     from mla.cli import table
 
     engine = db.make_engine(database)
@@ -46,3 +55,36 @@ def stats_command(database: str, username: str | None, period: str, since: datet
         for t in report.tables.values():
             (csv_dir / f"{t.name}.csv").write_text(t.to_csv(), "utf-8", newline="")
         click.echo(f"\n{len(report.tables)} CSV files in {csv_dir}")
+
+
+@stats_command.command(name="seal")
+@click.pass_obj
+def seal_command(database: str) -> None:
+    """Seal every month over and not sealed yet (the worker does this on its own)."""
+    engine = db.make_engine(database)
+    try:
+        months = stats_seal.seal_due(db.session_factory(engine))
+        with db.session_factory(engine)() as session:
+            span = stats_seal.sealed(session)
+    finally:
+        engine.dispose()
+    click.echo(f"sealed {', '.join(months)}" if months else "no month to seal")
+    click.echo(f"sealed months: {span[0]} to {span[1]}" if span else "no month is sealed")
+
+
+@stats_command.command(name="unseal")
+@click.argument("month")
+@click.pass_obj
+def unseal_command(database: str, month: str) -> None:
+    """Drop the sealed figures of MONTH (YYYY-MM) and every later month, to seal them again
+    from the rows (after importing data with earlier instants, say)."""
+    if not MONTH.fullmatch(month):
+        raise click.BadParameter("a month as YYYY-MM", param_hint="MONTH")
+    engine = db.make_engine(database)
+    try:
+        with db.session_factory(engine)() as session, session.begin():
+            count = stats_seal.unseal(session, month)
+    finally:
+        engine.dispose()
+    click.echo(f"unsealed {count} month(s) from {month}; `mla stats seal` or the worker "
+               "seals them again")

@@ -1,4 +1,5 @@
-"""`mla worker`: turns due escalation steps into alerts.
+"""`mla worker`: turns due escalation steps into alerts (and seals each month's statistics
+once it is over, mla/stats_seal.py).
 
 Each batch is one transaction: claim due steps (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 any number of workers share the work), write their alerts, mark them done, commit. A worker
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +21,14 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mla import db, wakeup
+from mla import db, stats_seal, wakeup
 from mla.clock import utcnow
 from mla.deadline_rules import rules
 from mla.models import Alert, Deadline, DeadlineStep, Request
 
 log = logging.getLogger("mla.worker")
+# How often the worker looks for a month of statistics to seal (mla/stats_seal.py).
+SEAL_EVERY = 600.0
 
 # Called in the batch's transaction for each alert (e.g. the pager for urgent steps).
 AlertHook = Callable[[Session, Alert], None]
@@ -106,8 +110,15 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     sessions = db.session_factory(engine)
     waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
     total = 0
+    next_seal = 0.0
     while not stop.is_set():
         try:
+            if time.monotonic() >= next_seal:
+                # A month falls due once a month; looking reads the last sealed one.
+                sealed = stats_seal.seal_due(sessions, clock())
+                if sealed:
+                    log.info("sealed the statistics of %s", ", ".join(sealed))
+                next_seal = time.monotonic() + SEAL_EVERY
             with sessions() as session, session.begin():
                 result = run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
