@@ -124,6 +124,9 @@ class Request(Base):
               postgresql_include=["requested_authority_id", *STATS_INCLUDE]),
         Index("ix_requests_requested_state", "requested_authority_id", "state",
               postgresql_include=["requesting_authority_id", *STATS_INCLUDE]),
+        # Instance-wide statistics: the requests changed since the last sealed month
+        # (mla/stats_seal.py), whose stage durations are not in the sealed summaries.
+        Index("ix_requests_updated", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -251,7 +254,11 @@ class Deadline(Base):
         Index("ix_deadlines_acting_due", "acting_authority_id", "due_at"),
         # Statistics: running deadlines, a small part of all.
         Index("ix_deadlines_running", "due_at", postgresql_where=text("closed_at IS NULL"),
-              sqlite_where=text("closed_at IS NULL")),
+              sqlite_where=text("closed_at IS NULL"),
+              postgresql_include=["suspended_at", "acting_authority_id"]),
+        # Instance-wide statistics: deadlines closed since the last sealed month.
+        Index("ix_deadlines_closed", "closed_at", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL"), postgresql_include=["due_at"]),
         # Statistics of one authority: its deadlines without joining its requests, index-only
         # on PostgreSQL (see mla.stats).
         *(Index(f"ix_deadlines_{side}", f"{side}_authority_id",

@@ -34,15 +34,17 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Connection,
     Engine,
+    Float,
     Integer,
     Select,
     String,
@@ -56,11 +58,11 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import CTE, Subquery
+from sqlalchemy.sql.selectable import Subquery
 
 import workflows
 from mla.clock import utcnow
@@ -219,6 +221,17 @@ class _Query:
         first, last = (month_start(m) for m in self.sealed)
         return [or_(column < first, column >= last)]
 
+    def changed_since_sealed(self) -> list[ColumnElement[bool]]:
+        """A bound on `Request.updated_at` that every request with a `live` milestone meets
+        (the index ix_requests_updated finds them): a milestone is written with the update,
+        so the request was updated then or later (a day less for clocks that differ). Before
+        the first sealed month there is nothing (sealing starts at the first filing)."""
+        if self.sealed is None:
+            return []
+        first, last = (month_start(m) for m in self.sealed)
+        low = self.since if self.since is not None and self.since < first else last
+        return [Request.updated_at >= low - timedelta(days=1)]
+
     def sealed_months(self, column: Any) -> list[ColumnElement[bool]]:
         """Summary rows (`month` column) that stand in for the rows outside `live`."""
         assert self.sealed is not None
@@ -253,26 +266,6 @@ class _Query:
             select(*columns).where(Request.requested_authority_id == me,
                                    Request.requesting_authority_id != me, *where),
         ).subquery("visible")
-
-    def grouping_sets(self, source: Subquery, sets: Sequence[Sequence[str]],
-                      measures: dict[str, Any], name: str) -> CTE:
-        """`measures` per group of each of `sets` (names of `source` columns), in one pass over
-        `source` on PostgreSQL (GROUPING SETS), one pass per set elsewhere. Columns: every key
-        (NULL where its set does not group by it), `grouping` (the bit mask `grouping_mask`
-        gives for the set) and the measures. A CTE: computed once however often it is read."""
-        keys = list(dict.fromkeys(k for keys in sets for k in keys))
-        labelled = [m.label(name) for name, m in measures.items()]
-        if self.dialect == "postgresql":
-            columns = [source.c[k] for k in keys]
-            return (select(*columns, func.grouping(*columns).label("grouping"), *labelled)
-                    .group_by(func.grouping_sets(*(tuple_(*(source.c[k] for k in group))
-                                                   for group in sets)))
-                    .cte(name))
-        return union_all(*(
-            select(*(source.c[k] if k in group else literal(None).label(k) for k in keys),
-                   literal(grouping_mask(keys, group), Integer).label("grouping"), *labelled)
-            .group_by(*(source.c[k] for k in group))
-            for group in sets)).cte(name)
 
     def period_key(self, column: Any) -> ColumnElement[Any]:
         """What to group an instant by for its UTC month or quarter: cheap per row on
@@ -347,12 +340,6 @@ def _settings(runner: Session | Connection) -> None:
         runner.execute(select(func.set_config(name, value, True)))
 
 
-def grouping_mask(keys: Sequence[str], group: Sequence[str]) -> int:
-    """What GROUPING(keys...) answers for rows of `group`: a bit per key, first key highest,
-    set where the group does not group by the key."""
-    return sum(1 << (len(keys) - 1 - i) for i, k in enumerate(keys) if k not in group)
-
-
 # -- caseload -------------------------------------------------------------------------------
 
 def _is_open(workflow: Any, state: Any) -> ColumnElement[int]:
@@ -362,14 +349,68 @@ def _is_open(workflow: Any, state: Any) -> ColumnElement[int]:
     return case((or_(*finals), 0), else_=1)
 
 
-CELL_KEYS = ("kind", "workflow", "state", "legal_basis", "period")
-PAIR_KEYS = ("first", "second", "workflow", "state")
-
-
 def _caseload(session: Session, q: _Query) -> list[Table]:
-    """One pass over the requests into two sets of cells: (kind, workflow, state, basis,
-    period) and (the parties, workflow, state); every table rolled up from the cells in the
-    same statement."""
+    """One pass over the requests into cells (kind, workflow, state, basis, period); the
+    tables rolled up from the cells in the same statement."""
+    # The period only where the volume is not read from sealed months: the other tables
+    # need none, and truncating every instant is most of the pass's time.
+    period: Any = q.period_key(Request.created_at)
+    if q.sealed is not None:
+        period = case((q.live(Request.created_at)[0], period), else_=None)
+    v = q.visible(Request.kind, Request.workflow, Request.state, Request.legal_basis,
+                  period.label("period"), where=q.in_window(Request.created_at)).c
+    c = (select(v.kind, v.workflow, v.state, v.legal_basis, v.period, func.count().label("n"))
+         .group_by(v.kind, v.workflow, v.state, v.legal_basis, v.period).cte("cells").c)
+    n = func.sum(c.n)
+    opened = func.sum(c.n * _is_open(c.workflow, c.state))
+    no_text, no_int = literal(None, String), literal(None, Integer)
+
+    def rollup(tag: str, a: Any, b: Any = None, count_open: bool = True,
+               where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+        keys = [k for k in (a, b) if k is not None]
+        return (select(literal(tag).label("tag"), cast(a, String).label("a"),
+                       (cast(b, String) if b is not None else no_text).label("b"),
+                       n.label("n"), (opened if count_open else no_int).label("open"))
+                .where(*where).group_by(*keys))
+
+    parts = [
+        rollup("by_kind", c.kind),
+        rollup("by_state", c.workflow, c.state),
+        rollup("by_legal_basis", c.legal_basis),
+        rollup("volume", q.period_label(c.period), c.kind, count_open=False,
+               where=[c.period.is_not(None)]),
+    ]
+    if q.sealed is not None:
+        label = q.month_period(StatsVolume.month)
+        parts.append(select(literal("volume"), label, StatsVolume.kind,
+                            func.sum(StatsVolume.n), no_int)
+                     .where(*q.sealed_months(StatsVolume.month))
+                     .group_by(label, StatsVolume.kind))
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    volume: dict[tuple[str, str], int] = {}
+    for tag, a, b, count, open_count in _rows(session, union_all(*parts)):
+        if tag == "volume":  # a period partly sealed comes in two rows
+            volume[a, b] = volume.get((a, b), 0) + count
+        else:
+            found.setdefault(tag, []).append((a, b, count, open_count))
+    for rows in found.values():
+        rows.sort(key=lambda r: (r[0], r[1] or ""))
+    return [
+        Table("by_kind", "Requests by kind", ("kind", "requests", "open"),
+              tuple((a, c, o) for a, _, c, o in found.get("by_kind", []))),
+        Table("by_state", "Requests by state", ("workflow", "state", "requests"),
+              tuple((a, b, c) for a, b, c, _ in found.get("by_state", []))),
+        Table("by_legal_basis", "Requests by legal basis", ("legal_basis", "requests", "open"),
+              tuple((a, c, o) for a, _, c, o in found.get("by_legal_basis", []))),
+        Table("volume", f"Requests filed per {q.period}, by kind", ("period", "kind", "requests"),
+              tuple((period, kind, count) for (period, kind), count in sorted(volume.items()))),
+    ]
+
+
+def _counterparts(session: Session, q: _Query) -> list[Table]:
+    """Requests per counterpart country: one pass over the requests into cells (the parties,
+    workflow, state), rolled up per country in the same statement. A section of its own, so
+    that it runs beside the caseload's pass on PostgreSQL."""
     if q.scope.instance_wide:
         # Every party is somebody's counterpart: the pair is (requesting, requested).
         first, second = Request.requesting_authority_id, Request.requested_authority_id
@@ -379,174 +420,76 @@ def _caseload(session: Session, q: _Query) -> list[Table]:
         first = case((Request.requested_authority_id == me, Request.requesting_authority_id),
                      else_=Request.requested_authority_id)
         second = case((Request.requested_authority_id == me, 1), else_=0)
-    # The period only where the volume is not read from sealed months: the other tables
-    # need none, and truncating every instant is most of the pass's time.
-    period: Any = q.period_key(Request.created_at)
-    if q.sealed is not None:
-        period = case((q.live(Request.created_at)[0], period), else_=None)
-    visible = q.visible(Request.kind, Request.workflow, Request.state, Request.legal_basis,
-                        period.label("period"),
-                        first.label("first"), second.label("second"),
-                        where=q.in_window(Request.created_at))
-    cells = q.grouping_sets(visible, (CELL_KEYS, PAIR_KEYS), {"n": func.count()}, "cells")
-    c = cells.c
-    is_cell = c.grouping == grouping_mask((*CELL_KEYS, "first", "second"), CELL_KEYS)
-    is_pair = c.grouping == grouping_mask((*CELL_KEYS, "first", "second"), PAIR_KEYS)
-    n = func.sum(c.n)
-    opened = func.sum(c.n * _is_open(c.workflow, c.state))
-    none_text, none_int = literal(None, String), literal(None, Integer)
-
-    def rollup(tag: str, a: Any, b: Any = None, count_open: bool = True,
-               where: ColumnElement[bool] = is_cell) -> Select[Any]:
-        keys = [k for k in (a, b) if k is not None]
-        return (select(literal(tag).label("tag"), cast(a, String).label("a"),
-                       (cast(b, String) if b is not None else none_text).label("b"),
-                       n.label("n"), (opened if count_open else none_int).label("open"),
-                       none_int.label("requesting"), none_int.label("requested"))
-                .where(where).group_by(*keys))
-
+    v = q.visible(Request.workflow, Request.state, first.label("first"),
+                  second.label("second"), where=q.in_window(Request.created_at)).c
+    c = (select(v.first, v.second, v.workflow, v.state, func.count().label("n"))
+         .group_by(v.first, v.second, v.workflow, v.state).cte("pairs").c)
     if q.scope.instance_wide:
         parties = union_all(
             select(c.first.label("authority_id"), c.n, c.workflow, c.state,
-                   c.n.label("requesting"), literal(0, Integer).label("requested"))
-            .where(is_pair),
-            select(c.second, c.n, c.workflow, c.state, literal(0, Integer), c.n)
-            .where(is_pair),
+                   c.n.label("requesting"), literal(0, Integer).label("requested")),
+            select(c.second, c.n, c.workflow, c.state, literal(0, Integer), c.n),
         ).subquery("parties")
     else:
         parties = select(c.first.label("authority_id"), c.n, c.workflow, c.state,
                          (c.n * c.second).label("requesting"),
-                         (c.n * (1 - c.second)).label("requested")).where(is_pair) \
-            .subquery("parties")
+                         (c.n * (1 - c.second)).label("requested")).subquery("parties")
     p = parties.c
-    by_country = (select(literal("by_counterpart"), Authority.country, none_text,
-                         func.sum(p.n), func.sum(p.n * _is_open(p.workflow, p.state)),
-                         func.sum(p.requesting), func.sum(p.requested))
-                  .join(Authority, Authority.id == p.authority_id)
-                  .group_by(Authority.country))
-    parts = [
-        rollup("by_kind", c.kind),
-        rollup("by_state", c.workflow, c.state),
-        rollup("by_legal_basis", c.legal_basis),
-        rollup("volume", q.period_label(c.period), c.kind, count_open=False,
-               where=and_(is_cell, c.period.is_not(None))),
-        by_country,
-    ]
-    if q.sealed is not None:
-        label = q.month_period(StatsVolume.month)
-        parts.append(select(
-            literal("volume"), label, StatsVolume.kind, func.sum(StatsVolume.n), none_int,
-            none_int, none_int).where(*q.sealed_months(StatsVolume.month))
-            .group_by(label, StatsVolume.kind))
-    stmt = union_all(*parts)
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    volume: dict[tuple[str, str], int] = {}
-    for tag, *row in _rows(session, stmt):
-        if tag == "volume":  # a period partly sealed comes in two rows
-            volume[row[0], row[1]] = volume.get((row[0], row[1]), 0) + row[2]
-        else:
-            found.setdefault(tag, []).append(tuple(row))
-    found["volume"] = [(period, kind, n) for (period, kind), n in volume.items()]
-    for tag, rows in found.items():
-        if tag == "by_counterpart":
-            rows.sort(key=lambda r: (-r[2], r[0]))
-        else:
-            rows.sort(key=lambda r: (r[0], r[1] or ""))
+    stmt = (select(Authority.country, func.sum(p.n), func.sum(p.n * _is_open(p.workflow,
+                                                                             p.state)),
+                   func.sum(p.requesting), func.sum(p.requested))
+            .join(Authority, Authority.id == p.authority_id).group_by(Authority.country))
+    rows = sorted(_rows(session, stmt), key=lambda r: (-r[1], r[0]))
     return [
-        Table("by_kind", "Requests by kind", ("kind", "requests", "open"),
-              tuple((a, c, o) for a, _, c, o, *_ in found.get("by_kind", []))),
-        Table("by_state", "Requests by state", ("workflow", "state", "requests"),
-              tuple((a, b, c) for a, b, c, *_ in found.get("by_state", []))),
         Table("by_counterpart", "Requests by counterpart country (requesting: that country "
               "asked; requested: it was asked)",
-              ("country", "requests", "open", "requesting", "requested"),
-              tuple((a, c, o, rq, rd) for a, _, c, o, rq, rd in found.get("by_counterpart", []))),
-        Table("by_legal_basis", "Requests by legal basis", ("legal_basis", "requests", "open"),
-              tuple((a, c, o) for a, _, c, o, *_ in found.get("by_legal_basis", []))),
-        Table("volume", f"Requests filed per {q.period}, by kind", ("period", "kind", "requests"),
-              tuple((a, b, c) for a, b, c, *_ in found.get("volume", []))),
+              ("country", "requests", "open", "requesting", "requested"), tuple(rows)),
     ]
 
 
 # -- stage durations ------------------------------------------------------------------------
 
 def _durations(session: Session, q: _Query) -> list[Table]:
-    """Median and p90 per stage from histograms of durations in hundredths of a day: those of
-    the sealed months, read from their summaries, and those of the rest, computed from the
-    requests. A percentile is found in two steps, so that the sealed part is read a day at a
-    time: the day that holds its rank (from whole-day counts), then the hundredth within it."""
+    """Median and p90 per stage, overall and per period, of durations in hundredths of a
+    day: exact nearest ranks over the rows, or, where months are sealed, from histograms
+    that add their summaries to the rest."""
     # Every stage needs a transmission or an acknowledgement: other requests are skipped.
     columns = [getattr(Request, MILESTONE_COLUMN[name]).label(name) for name, *_ in MILESTONES]
-    m = q.visible(*columns, where=[or_(Request.transmitted_at.is_not(None),
-                                       Request.acknowledged_at.is_not(None))]).alias("m")
+    where = [or_(Request.transmitted_at.is_not(None), Request.acknowledged_at.is_not(None))]
+    if q.sealed is None:
+        m: Any = q.visible(*columns, where=where).alias("m")
+    else:
+        # (Instance-wide.) The few requests changed since the sealed months, read once for
+        # the three stages.
+        m = select(*columns).where(*where, *q.changed_since_sealed()).cte("m")
+    # One scan per stage: cheaper on PostgreSQL than unnesting each row into its stages.
+    # Durations in whole seconds, or already rounded to hundredths of a day to be added to
+    # the sealed months' histograms.
+    def duration(start: Any, end: Any) -> ColumnElement[int]:
+        if q.sealed is not None:
+            return q.centidays(start, end)
+        return epoch_seconds(q.dialect, end) - epoch_seconds(q.dialect, start)
+
     parts = []
     for name, first, last in STAGES:
         start, end = m.c[first], m.c[last]
         parts.append(select(literal(name, String).label("stage"),
-                            q.period_key(end).label("key"),
-                            q.centidays(start, end).label("centi"))
+                            q.period_key(end).label("key"), duration(start, end).label("value"))
                      .where(start.is_not(None), end.is_not(None), *q.in_window(end),
                             *q.live(end)))
-    d = union_all(*parts).subquery("durations").c
-    counted = (select(d.stage, d.key, d.centi, func.count().label("n"))
-               .group_by(d.stage, d.key, d.centi).subquery("counted").c)
-    live = select(counted.stage, q.period_label(counted.key).label("period"), counted.centi,
-                  floordiv(counted.centi, 100).label("day"), counted.n).cte("live")
-
-    days_of = [select(live.c.stage, live.c.period, live.c.day, live.c.n)]
     if q.sealed is not None:
-        days_of.append(select(StatsStageDays.stage, q.month_period(StatsStageDays.month),
-                              StatsStageDays.day, StatsStageDays.n)
-                       .where(*q.sealed_months(StatsStageDays.month)))
-    h = union_all(*days_of).subquery("days").c
-    none_text = literal(None, String)
-    coarse = union_all(
-        select(h.stage, h.period, h.day, func.sum(h.n).label("n"))
-        .group_by(h.stage, h.period, h.day),
-        select(h.stage, none_text, h.day, func.sum(h.n)).group_by(h.stage, h.day),
-    ).subquery("coarse").c
-    group = [coarse.stage, coarse.period]
-    # PostgreSQL sums integers as numeric: the rank arithmetic below is integer arithmetic.
-    cum = select(*coarse, cast(func.sum(coarse.n).over(
-        partition_by=group, order_by=coarse.day, rows=(None, 0)), BigInteger).label("upto"),
-        cast(func.sum(coarse.n).over(partition_by=group), BigInteger).label("total")) \
-        .subquery("cum").c
-    percents = union_all(select(literal(50, Integer).label("pct")),
-                         select(literal(90, Integer))).subquery("pct")
-    pct = percents.c
-    # Nearest rank: the p-th percentile of n is the one at rank ceil(p * n / 100).
-    rank = (pct.pct * cum.total + 99) // 100
-    targets = (select(cum.stage, cum.period, cum.day, cum.total, pct.pct,
-                (rank - (cum.upto - cum.n)).label("r"))
-         .join(percents, true()).where(cum.upto - cum.n < rank, rank <= cum.upto)
-         .cte("targets"))
-    t = targets.c
-
-    key = (t.stage, t.period, t.total, t.pct, t.r)
-    fine = [select(*key, live.c.centi, live.c.n).join(live, and_(
-        live.c.stage == t.stage, live.c.day == t.day,
-        or_(t.period.is_(None), live.c.period == t.period)))]
-    if q.sealed is not None:
-        sealed = select(StatsMonth.month).where(*q.sealed_months(StatsMonth.month)) \
-            .subquery("months")
-        months = sealed.c
-        c = StatsStageCentidays
-        fine.append(select(*key, c.centidays, c.n).select_from(targets)
-                    .join(sealed, or_(t.period.is_(None),
-                                      q.month_period(months.month) == t.period))
-                    .join(c, and_(c.stage == t.stage, c.month == months.month,
-                                  c.centidays >= t.day * 100, c.centidays < t.day * 100 + 100)))
-    f = union_all(*fine).subquery("fine").c
-    by_centi = (f.stage, f.period, f.total, f.pct, f.r, f.centi)
-    within = (select(*by_centi, func.sum(f.n).label("n")).group_by(*by_centi)
-              .subquery("within").c)
-    ranked = select(*within, cast(func.sum(within.n).over(
-        partition_by=[within.stage, within.period, within.pct], order_by=within.centi,
-        rows=(None, 0)), BigInteger).label("upto")).subquery("ranked").c
-    stmt = select(ranked.stage, ranked.period, ranked.total, ranked.pct, ranked.centi) \
-        .where(ranked.upto - ranked.n < ranked.r, ranked.r <= ranked.upto)
+        rows = _percentiles_histogram(session, q, parts)
+    else:
+        if q.dialect == "postgresql":
+            rows = _percentiles_pg(session, q, parts)
+        else:
+            rows = _percentiles_windowed(session, q, union_all(*parts).subquery("durations"))
+        # Rounding keeps the order: the rounded nearest rank is the nearest rank rounded.
+        rows = [(stage, period, n, percent, (seconds + CENTIDAY // 2) // CENTIDAY)
+                for stage, period, n, percent, seconds in rows]
+    # (stage, period or None overall) -> {"n": count, 50: median, 90: p90}
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for stage, period, total, percent, centi in _rows(session, stmt):
+    for stage, period, total, percent, centi in rows:
         found.setdefault((stage, period), {"n": total})[percent] = centi / 100
 
     def row(stage: str, period: str | None) -> tuple[Any, ...]:
@@ -566,6 +509,124 @@ def _durations(session: Session, q: _Query) -> list[Table]:
     ]
 
 
+def _percentiles_histogram(session: Session, q: _Query,
+                           stages: Sequence[Select[Any]]) -> Sequence[tuple[Any, ...]]:
+    """(stage, period or None, n, percent, centidays) from the histograms of the sealed months
+    (mla/stats_seal.py) and of the durations of `stages` (the rest). Found in two steps, so
+    that the sealed part is read a day at a time: the day that holds the rank (from the
+    whole-day counts), then the hundredth within that day."""
+    d = union_all(*stages).subquery("durations").c
+    counted = (select(d.stage, d.key, d.value.label("centi"), func.count().label("n"))
+               .group_by(d.stage, d.key, d.value).subquery("counted").c)
+    live = select(counted.stage, q.period_label(counted.key).label("period"), counted.centi,
+                  floordiv(counted.centi, 100).label("day"), counted.n).cte("live")
+
+    h = union_all(
+        select(live.c.stage, live.c.period, live.c.day, live.c.n),
+        select(StatsStageDays.stage, q.month_period(StatsStageDays.month), StatsStageDays.day,
+               StatsStageDays.n).where(*q.sealed_months(StatsStageDays.month)),
+    ).subquery("days").c
+    none_text = literal(None, String)
+    coarse = union_all(
+        select(h.stage, h.period, h.day, func.sum(h.n).label("n"))
+        .group_by(h.stage, h.period, h.day),
+        select(h.stage, none_text, h.day, func.sum(h.n)).group_by(h.stage, h.day),
+    ).subquery("coarse").c
+    group = [coarse.stage, coarse.period]
+    # PostgreSQL sums integers as numeric: the rank arithmetic below is integer arithmetic.
+    cum = select(*coarse, cast(func.sum(coarse.n).over(
+        partition_by=group, order_by=coarse.day, rows=(None, 0)), BigInteger).label("upto"),
+        cast(func.sum(coarse.n).over(partition_by=group), BigInteger).label("total")) \
+        .subquery("cum").c
+    percents = union_all(select(literal(50, Integer).label("pct")),
+                         select(literal(90, Integer))).subquery("pct")
+    pct = percents.c
+    # Nearest rank: the p-th percentile of n is the one at rank ceil(p * n / 100).
+    rank = (pct.pct * cum.total + 99) // 100
+    targets = (select(cum.stage, cum.period, cum.day, cum.total, pct.pct,
+                      (rank - (cum.upto - cum.n)).label("r"))
+               .join(percents, true()).where(cum.upto - cum.n < rank, rank <= cum.upto)
+               .cte("targets"))
+    t = targets.c
+    # The hundredths of each target day: the rest's, and the sealed months' (an index range
+    # of stats_stage_centidays per month of the target's period).
+    sealed = select(StatsMonth.month).where(*q.sealed_months(StatsMonth.month)) \
+        .subquery("months")
+    c = StatsStageCentidays
+    key = (t.stage, t.period, t.total, t.pct, t.r)
+    f = union_all(
+        select(*key, live.c.centi, live.c.n).join(live, and_(
+            live.c.stage == t.stage, live.c.day == t.day,
+            or_(t.period.is_(None), live.c.period == t.period))),
+        select(*key, c.centidays, c.n).select_from(targets)
+        .join(sealed, or_(t.period.is_(None), q.month_period(sealed.c.month) == t.period))
+        .join(c, and_(c.stage == t.stage, c.month == sealed.c.month,
+                      c.centidays >= t.day * 100, c.centidays < t.day * 100 + 100)),
+    ).subquery("fine").c
+    by_centi = (f.stage, f.period, f.total, f.pct, f.r, f.centi)
+    within = (select(*by_centi, func.sum(f.n).label("n")).group_by(*by_centi)
+              .subquery("within").c)
+    ranked = select(*within, cast(func.sum(within.n).over(
+        partition_by=[within.stage, within.period, within.pct], order_by=within.centi,
+        rows=(None, 0)), BigInteger).label("upto")).subquery("ranked").c
+    stmt = select(ranked.stage, ranked.period, ranked.total, ranked.pct, ranked.centi) \
+        .where(ranked.upto - ranked.n < ranked.r, ranked.r <= ranked.upto)
+    return _rows(session, stmt)
+
+
+def _percentiles_pg(session: Session, q: _Query,
+                    stages: Sequence[Select[Any]]) -> list[tuple[Any, ...]]:
+    """(stage, period or None, n, percent, duration): `percentile_disc` is the nearest
+    rank, one sort per group for both fractions. One aggregate per stage (ROLLUP: per
+    period, then all): PostgreSQL can run the stages side by side in parallel workers
+    (Parallel Append), each sorting only its own durations."""
+    branches = []
+    for number, stage in enumerate(stages):
+        d = stage.subquery(f"stage_{number}").c
+        fractions = func.percentile_disc(
+            literal_column("ARRAY[0.5, 0.9]", ARRAY(Float))).within_group(d.value)
+        # Grouped by the period alone: the stage is this branch's (sorting on its text too
+        # would compare strings a million times for nothing).
+        branches.append(select(literal(STAGES[number][0], String).label("stage"), d.key,
+                               func.grouping(d.key).label("overall"),
+                               func.count().label("n"), fractions.label("p"))
+                        .group_by(func.rollup(d.key)))
+    g = union_all(*branches).subquery("grouped").c
+    label = case((g.overall == 1, literal(None, String)), else_=q.period_label(g.key))
+    p = type_coerce(g.p, ARRAY(BigInteger))
+    rows = _rows(session, select(g.stage, label, g.n, p[1], p[2]))
+    return [(stage, period, n, percent, value) for stage, period, n, *values in rows
+            for percent, value in zip((50, 90), values, strict=True)]
+
+
+def _percentiles_windowed(session: Session, q: _Query,
+                          durations: Any) -> list[tuple[Any, ...]]:
+    """The same nearest ranks with window functions (SQLite has no percentile aggregate):
+    the p-th percentile of n is the duration at row ceil(p * n / 100)."""
+    d = durations.c
+    out: list[tuple[Any, ...]] = []
+    for keys in ([d.stage], [d.stage, d.key]):
+        ranked = select(*keys, d.value,
+                        func.row_number().over(partition_by=keys, order_by=d.value)
+                        .label("rn"),
+                        func.count().over(partition_by=keys).label("n")).subquery()
+        r = ranked.c
+
+        def at_rank(percent: int, r: Any = r) -> Any:
+            rank = (literal(percent, Integer) * r.n + literal(99, Integer)) \
+                // literal(100, Integer)
+            return func.min(case((r.rn == rank, r.value)))
+
+        group = [r[k.name] for k in keys]
+        period = q.period_label(r.key) if len(keys) == 2 else literal(None, String)
+        stmt = select(r.stage, period, func.max(r.n), at_rank(50), at_rank(90)) \
+            .group_by(*group)
+        out.extend((stage, period, n, percent, value)
+                   for stage, period, n, *values in _rows(session, stmt)
+                   for percent, value in zip((50, 90), values, strict=True))
+    return out
+
+
 # -- deadlines ------------------------------------------------------------------------------
 
 def _deadlines(session: Session, q: _Query) -> list[Table]:
@@ -579,7 +640,11 @@ def _deadlines(session: Session, q: _Query) -> list[Table]:
     window = [or_(running, and_(*closed_here))] if closed_here else []
     columns = (Deadline.closed_at, Deadline.due_at, Deadline.suspended_at)
     if q.scope.instance_wide:
-        counted: Any = select(*columns).where(*window)
+        # Two index-only ranges: the running deadlines, and those closed in the window
+        # (outside sealed months).
+        counted: Any = union_all(
+            select(*columns).where(running),
+            select(*columns).where(Deadline.closed_at.is_not(None), *closed_here))
         # The instance has no side of its own: a deadline's counterpart is whoever is late.
         late = select(Deadline.acting_authority_id.label("counterpart"),
                       literal(1, Integer).label("theirs")).where(overdue)
@@ -730,12 +795,13 @@ def _plain(value: Any) -> Any:
 
 SECTIONS: dict[str, Callable[[Session, _Query], list[Table]]] = {
     "caseload": _caseload,
+    "counterparts": _counterparts,
     "durations": _durations,
     "deadlines": _deadlines,
     "refusals": _refusals,
 }
 TABLES: dict[str, str] = {
-    "by_kind": "caseload", "by_state": "caseload", "by_counterpart": "caseload",
+    "by_kind": "caseload", "by_state": "caseload", "by_counterpart": "counterparts",
     "by_legal_basis": "caseload", "volume": "caseload",
     "stage_durations": "durations", "stage_durations_by_period": "durations",
     "deadlines": "deadlines", "deadlines_by_period": "deadlines",
@@ -755,7 +821,9 @@ def _section(name: str) -> Callable[..., list[Table]]:
 
 
 caseload = _section("caseload")
-caseload.__doc__ = "Counts by kind, state, counterpart country and legal basis; volume."
+caseload.__doc__ = "Counts by kind, state and legal basis; volume."
+counterparts = _section("counterparts")
+counterparts.__doc__ = "Counts by counterpart country."
 durations = _section("durations")
 durations.__doc__ = "Median and p90 time per stage, overall and per period."
 deadlines = _section("deadlines")
@@ -795,7 +863,7 @@ def _computed(session: Session, q: _Query, sections: Sequence[str]) -> list[list
 # Connections a process opens for reports beside its sessions' own: reports running at once
 # beyond this wait for none, they run their sections one after the other instead, so the
 # connection pool (sized for the API's threads) is never drained by statistics.
-_side_connections = threading.BoundedSemaphore(4)
+_side_connections = threading.BoundedSemaphore(len(SECTIONS))
 
 
 def _take(semaphore: threading.BoundedSemaphore, count: int) -> bool:

@@ -131,11 +131,13 @@ def seal_month(session: Session, month: str, now: datetime | None = None) -> boo
     return True
 
 
-def seal_due(sessions: sessionmaker[Session], now: datetime | None = None) -> list[str]:
-    """Seals every month due, each in its own transaction, oldest first; stops at a month
-    another process is sealing (it continues from there). Returns the months sealed here."""
+def seal_due(sessions: sessionmaker[Session], now: datetime | None = None,
+             limit: int | None = None) -> list[str]:
+    """Seals the months due (up to `limit`), each in its own transaction, oldest first;
+    stops at a month another process is sealing (it continues from there). Returns the
+    months sealed here."""
     with sessions() as session:
-        months = due(session, now)
+        months = due(session, now)[:limit]
     done = []
     for month in months:
         try:

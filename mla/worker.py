@@ -112,13 +112,16 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     total = 0
     next_seal = 0.0
     while not stop.is_set():
+        sealed: list[str] = []
         try:
             if time.monotonic() >= next_seal:
-                # A month falls due once a month; looking reads the last sealed one.
-                sealed = stats_seal.seal_due(sessions, clock())
+                # One month at a time (about a second on a million requests), so that alerts
+                # do not wait behind years of history on a first start; looking again at
+                # once while months remain, else later: a month falls due once a month.
+                sealed = stats_seal.seal_due(sessions, clock(), limit=1)
                 if sealed:
-                    log.info("sealed the statistics of %s", ", ".join(sealed))
-                next_seal = time.monotonic() + SEAL_EVERY
+                    log.info("sealed the statistics of %s", sealed[0])
+                next_seal = time.monotonic() + (0 if sealed else SEAL_EVERY)
             with sessions() as session, session.begin():
                 result = run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
@@ -134,7 +137,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         total += result.alerts
         if result.steps:
             log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
-        if result.steps == batch or pages.busy:
+        if result.steps == batch or pages.busy or sealed:
             continue  # more are due right now
         if once:
             break

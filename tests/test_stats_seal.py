@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from mla import db, stats, stats_seal, worker
 from mla.models import Request, StatsMonth, StatsVolume
 from tests.conftest import World
-from tests.test_stats import NOW, Fixture, fixture  # noqa: F401 (a fixture)
+from tests.test_stats import NOW, Fixture, build
+
+
+@pytest.fixture
+def history(session: Session, world: World) -> Fixture:
+    """tests/test_stats.py's history with known instants, January to March 2026."""
+    return build(session, world)
+
 
 WINDOWS: list[dict[str, datetime]] = [
     {},
@@ -40,7 +47,7 @@ def every_view(session: Session, world: World) -> list[dict[str, tuple[Any, ...]
 
 
 def test_sealed_months_give_the_figures_computed_from_the_rows(
-        session: Session, world: World, fixture: Fixture, engine: Engine) -> None:
+        session: Session, world: World, history: Fixture, engine: Engine) -> None:
     live = every_view(session, world)
     assert live[0]["stage_durations"][0] == ("filing_to_transmission", 6, 4.0, 20.0)
     # One month sealed: a quarter is then part summaries, part rows.
@@ -64,7 +71,7 @@ def test_sealed_months_give_the_figures_computed_from_the_rows(
 
 
 def test_unsealed_months_are_computed_again_from_the_rows(
-        session: Session, world: World, fixture: Fixture, engine: Engine) -> None:
+        session: Session, world: World, history: Fixture, engine: Engine) -> None:
     live = figures(session, world)
     stats_seal.seal_due(db.session_factory(engine), NOW)
     session.execute(update(StatsMonth).values(refusals=StatsMonth.refusals + 10))
@@ -82,7 +89,7 @@ def test_unsealed_months_are_computed_again_from_the_rows(
 
 
 def test_a_month_is_due_a_day_after_it_ends_and_sealed_once(
-        session: Session, world: World, fixture: Fixture, engine: Engine) -> None:
+        session: Session, world: World, history: Fixture, engine: Engine) -> None:
     sessions = db.session_factory(engine)
     assert stats_seal.due(session, datetime(2026, 3, 1, 23, tzinfo=UTC)) == ["2026-01"]
     assert stats_seal.due(session, datetime(2026, 3, 2, 1, tzinfo=UTC)) == \
@@ -101,14 +108,14 @@ def test_nothing_to_seal_on_an_empty_instance(session: Session, engine: Engine) 
 
 
 def test_the_worker_seals_the_months_that_are_over(
-        session: Session, world: World, fixture: Fixture, engine: Engine) -> None:
+        session: Session, world: World, history: Fixture, engine: Engine) -> None:
     live = figures(session, world)
     worker.run(engine, once=True, clock=lambda: NOW)
     assert stats_seal.sealed(session) == ("2026-01", "2026-04")
     assert figures(session, world) == live
 
 
-def test_two_workers_seal_each_month_once(world: World, fixture: Fixture, engine: Engine,
+def test_two_workers_seal_each_month_once(world: World, history: Fixture, engine: Engine,
                                           session: Session) -> None:
     live = figures(session, world)
     sessions = db.session_factory(engine)
@@ -120,7 +127,7 @@ def test_two_workers_seal_each_month_once(world: World, fixture: Fixture, engine
         try:
             start.wait()
             results.append(stats_seal.seal_due(sessions, NOW))
-        except BaseException as exc:  # noqa: BLE001 (the test reports it)
+        except BaseException as exc:  # the test reports it
             errors.append(exc)
 
     threads = [threading.Thread(target=seal) for _ in range(2)]
@@ -136,7 +143,7 @@ def test_two_workers_seal_each_month_once(world: World, fixture: Fixture, engine
     assert figures(session, world) == live
 
 
-def test_cli_seals_and_unseals(db_url: str, fixture: Fixture, world: World,
+def test_cli_seals_and_unseals(db_url: str, history: Fixture, world: World,
                                session: Session) -> None:
     from mla.cli import main
 

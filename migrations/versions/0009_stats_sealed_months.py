@@ -1,6 +1,7 @@
 """Sealed statistics: per-month summaries of the figures that stop changing once a month is
 over (stage durations, deadlines closed and met, refusal grounds, volume filed), so that the
-instance-wide statistics do not read every request (mla/stats_seal.py).
+instance-wide statistics do not read every request (mla/stats_seal.py); and the indexes that
+find what they still read from the rows.
 
 Revision ID: 0009
 Revises: 0008
@@ -54,7 +55,27 @@ def upgrade() -> None:
         )
 
 
+    # What the instance-wide report still reads from the rows: the requests changed and the
+    # deadlines closed since the last sealed month, and the running deadlines (index-only).
+    op.create_index("ix_requests_updated", "requests", ["updated_at"])
+    op.create_index("ix_deadlines_closed", "deadlines", ["closed_at"],
+                    postgresql_where=sa.text("closed_at IS NOT NULL"),
+                    sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_include=["due_at"])
+    op.drop_index("ix_deadlines_running", table_name="deadlines")
+    _running_index(["suspended_at", "acting_authority_id"])
+
+
+def _running_index(include: list[str]) -> None:
+    op.create_index("ix_deadlines_running", "deadlines", ["due_at"],
+                    postgresql_where=sa.text("closed_at IS NULL"),
+                    sqlite_where=sa.text("closed_at IS NULL"), postgresql_include=include)
+
+
 def downgrade() -> None:
+    op.drop_index("ix_deadlines_running", table_name="deadlines")
+    _running_index([])
+    op.drop_index("ix_deadlines_closed", table_name="deadlines")
+    op.drop_index("ix_requests_updated", table_name="requests")
     for table in ("stats_volume", "stats_refusal_grounds", "stats_stage_days",
                   "stats_stage_centidays", "stats_months"):
         op.drop_table(table)
