@@ -15,12 +15,16 @@ on this instance. Definitions (README, "Statistics"):
   when both of its events happened. The request row keeps these instants (`created_at` is
   the filing; the others are written with the state change, mla/lifecycle.py), so stages
   are measured without reading the history.
-- Durations are whole seconds between the two instants, each truncated to the second.
-  Median and p90 are nearest-rank percentiles: the p-th percentile of n sorted durations is
-  the one at rank ceil(p * n / 100), so always an observed duration. PostgreSQL computes it
-  with `percentile_disc` (that definition), SQLite, which has no percentile aggregate, with
-  window functions (row_number and count over the sorted durations); the tests hold both to
-  the same exact figures.
+- Durations are whole seconds between the two instants, each truncated to the second, given
+  in days to the hundredth (rounded half up). Median and p90 are nearest-rank percentiles:
+  the p-th percentile of n sorted durations is the one at rank ceil(p * n / 100), so always
+  an observed duration. PostgreSQL computes it with `percentile_disc` (that definition),
+  SQLite, which has no percentile aggregate, with window functions (row_number and count
+  over the sorted durations); the tests hold both to the same exact figures.
+- The instance-wide view reads the months sealed by the worker (mla/stats_seal.py) from
+  their summaries and the rest from the rows, with the same figures: percentiles then come
+  from histograms in hundredths of a day (rounding keeps the order, so the nearest rank of
+  the rounded durations is the rounded nearest rank).
 - Counterpart: for an authority, the other party of each request; in the instance-wide view,
   every party (so a request counts under both of its countries in `by_counterpart`) and, for
   overdue deadlines, the authority whose clock it is.
@@ -486,7 +490,7 @@ def _durations(session: Session, q: _Query) -> list[Table]:
             rows = _percentiles_windowed(session, q, union_all(*parts).subquery("durations"))
         # Rounding keeps the order: the rounded nearest rank is the nearest rank rounded.
         rows = [(stage, period, n, percent, (seconds + CENTIDAY // 2) // CENTIDAY)
-                for stage, period, n, percent, seconds in rows]
+                for stage, period, n, percent, seconds in rows if n]
     # (stage, period or None overall) -> {"n": count, 50: median, 90: p90}
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
     for stage, period, total, percent, centi in rows:
