@@ -290,8 +290,6 @@ class _Query:
             return func.to_char(key, literal_column(pattern), type_=String)
         return cast(key, String)
 
-    def centidays(self, start: Any, end: Any) -> ColumnElement[int]:
-        return centidays(self.dialect, start, end)
 
 
 def _query(session: Session, user: User | None, since: datetime | date | None,
@@ -471,7 +469,7 @@ def _durations(session: Session, q: _Query) -> list[Table]:
     # the sealed months' histograms.
     def duration(start: Any, end: Any) -> ColumnElement[int]:
         if q.sealed is not None:
-            return q.centidays(start, end)
+            return centidays(q.dialect, start, end)
         return epoch_seconds(q.dialect, end) - epoch_seconds(q.dialect, start)
 
     parts = []
