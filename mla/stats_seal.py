@@ -19,6 +19,7 @@ with earlier instants, say), and the next `seal_due` seals them again from the r
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, case, cast, delete, func, insert, literal, select
@@ -132,14 +133,16 @@ def seal_month(session: Session, month: str, now: datetime | None = None) -> boo
 
 
 def seal_due(sessions: sessionmaker[Session], now: datetime | None = None,
-             limit: int | None = None) -> list[str]:
-    """Seals the months due (up to `limit`), each in its own transaction, oldest first;
-    stops at a month another process is sealing (it continues from there). Returns the
+             stop: threading.Event | None = None) -> list[str]:
+    """Seals the months due, each in its own transaction, oldest first; stops at a month
+    another process is sealing (it continues from there), or when `stop` is set. Returns the
     months sealed here."""
     with sessions() as session:
-        months = due(session, now)[:limit]
+        months = due(session, now)
     done = []
     for month in months:
+        if stop is not None and stop.is_set():
+            break
         try:
             with sessions() as session, session.begin():
                 if not seal_month(session, month, now):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,21 +106,17 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     from mla import transfer
 
     delivery = transfer.start_delivery(engine, stop, once=once)
+    # So does the sealing of statistics: years of months on a first start must not hold
+    # alerts back.
+    sealer = threading.Thread(target=seal, name="mla-stats-seal", daemon=True,
+                              kwargs={"engine": engine, "stop": stop, "once": once,
+                                      "clock": clock})
+    sealer.start()
     sessions = db.session_factory(engine)
     waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
     total = 0
-    next_seal = 0.0
     while not stop.is_set():
-        sealed: list[str] = []
         try:
-            if time.monotonic() >= next_seal:
-                # One month at a time (about a second on a million requests), so that alerts
-                # do not wait behind years of history on a first start; looking again at
-                # once while months remain, else later: a month falls due once a month.
-                sealed = stats_seal.seal_due(sessions, clock(), limit=1)
-                if sealed:
-                    log.info("sealed the statistics of %s", sealed[0])
-                next_seal = time.monotonic() + (0 if sealed else SEAL_EVERY)
             with sessions() as session, session.begin():
                 result = run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
@@ -137,7 +132,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         total += result.alerts
         if result.steps:
             log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
-        if result.steps == batch or pages.busy or sealed:
+        if result.steps == batch or pages.busy:
             continue  # more are due right now
         if once:
             break
@@ -151,7 +146,28 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     waker.close()
     if delivery is not None:
         delivery.join()
+    sealer.join()
     return total
+
+
+def seal(engine: Engine, stop: threading.Event, *, once: bool = False,
+         clock: Callable[[], datetime] = utcnow) -> None:
+    """Seals each month of statistics once it is over (mla/stats_seal.py): looks every
+    `SEAL_EVERY` seconds, a month falling due once a month; `once`: what is due now."""
+    sessions = db.session_factory(engine)
+    while not stop.is_set():
+        try:
+            sealed = stats_seal.seal_due(sessions, clock(), stop)
+        except SQLAlchemyError:
+            log.exception("sealing the statistics failed; retrying in %.0f s", SEAL_EVERY)
+            sealed = []
+            if once:
+                return
+        if sealed:
+            log.info("sealed the statistics of %s", ", ".join(sealed))
+        if once:
+            return
+        stop.wait(SEAL_EVERY)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

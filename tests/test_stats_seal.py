@@ -102,6 +102,14 @@ def test_a_month_is_due_a_day_after_it_ends_and_sealed_once(
     assert session.scalar(select(func.count()).select_from(StatsMonth)) == 2
 
 
+def test_a_stopping_worker_seals_no_further_month(
+        session: Session, world: World, history: Fixture, engine: Engine) -> None:
+    stop = threading.Event()
+    stop.set()
+    assert stats_seal.seal_due(db.session_factory(engine), NOW, stop) == []
+    assert stats_seal.sealed(session) is None
+
+
 def test_nothing_to_seal_on_an_empty_instance(session: Session, engine: Engine) -> None:
     assert stats_seal.due(session, NOW) == []
     assert stats_seal.seal_due(db.session_factory(engine), NOW) == []
