@@ -185,6 +185,8 @@ class Report:
     period: str
     generated_at: datetime
     tables: dict[str, Table] = field(default_factory=dict)
+    # The first and last month (inclusive) whose figures were read from sealed summaries.
+    sealed: tuple[str, str] | None = None
 
 
 def scope_for(user: User | None) -> Scope:
@@ -317,15 +319,20 @@ def _query(session: Session, user: User | None, since: datetime | date | None,
     return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed)
 
 
-def _sealed_range(session: Session, since: datetime | None,
-                  until: datetime | None) -> tuple[str, str] | None:
-    """The sealed months wholly inside [since, until), as [first, last) (they are
-    contiguous: mla/stats_seal.py)."""
+def sealed_span(session: Session) -> tuple[str, str] | None:
+    """The first and the last sealed month (mla/stats_seal.py; they are contiguous)."""
     first, last = session.execute(select(func.min(StatsMonth.month),
                                          func.max(StatsMonth.month))).one()
-    if first is None:
+    return None if first is None else (first, last)
+
+
+def _sealed_range(session: Session, since: datetime | None,
+                  until: datetime | None) -> tuple[str, str] | None:
+    """The sealed months wholly inside [since, until), as [first, last)."""
+    span = sealed_span(session)
+    if span is None:
         return None
-    low, high = first, next_month(last)
+    low, high = span[0], next_month(span[1])
     if since is not None:
         month = month_label(since)
         low = max(low, month if month_start(month) == since else next_month(month))
@@ -843,7 +850,11 @@ def report(session: Session, user: User | None, *, since: datetime | date | None
     for computed in _computed(session, q, sections):
         for t in computed:
             tables[t.name] = t
-    return Report(q.scope, q.since, q.until, q.period, q.now, tables)
+    sealed = None
+    if q.sealed is not None:
+        last = month_label(month_start(q.sealed[1]) - timedelta(days=1))
+        sealed = (q.sealed[0], last)
+    return Report(q.scope, q.since, q.until, q.period, q.now, tables, sealed)
 
 
 def _computed(session: Session, q: _Query, sections: Sequence[str]) -> list[list[Table]]:

@@ -46,7 +46,9 @@ def stats_command(ctx: click.Context, database: str, username: str | None, perio
         raise click.ClickException(exc.detail) from None
     finally:
         engine.dispose()
-    click.echo(f"Statistics: {report.scope.label}, per {report.period}")
+    sealed = f"; {report.sealed[0]} to {report.sealed[1]} from the sealed months" \
+        if report.sealed else ""
+    click.echo(f"Statistics: {report.scope.label}, per {report.period}{sealed}")
     for t in report.tables.values():
         click.echo(f"\n{t.title}")
         click.echo(table(t.columns, t.rows) if t.rows else "(nothing)")

@@ -21,8 +21,20 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, String, case, cast, delete, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,16 +60,10 @@ from mla.stats import (
     month_start,
     next_month,
 )
+from mla.stats import sealed_span as sealed
 
 MARGIN = timedelta(days=1)
 TABLES = (StatsStageCentidays, StatsStageDays, StatsRefusalGround, StatsVolume)
-
-
-def sealed(session: Session) -> tuple[str, str] | None:
-    """The first and the last sealed month."""
-    first, last = session.execute(select(func.min(StatsMonth.month),
-                                         func.max(StatsMonth.month))).one()
-    return None if first is None else (first, last)
 
 
 def due(session: Session, now: datetime | None = None) -> list[str]:
@@ -88,8 +94,8 @@ def seal_month(session: Session, month: str, now: datetime | None = None) -> boo
     start, end = month_start(month), month_start(next_month(month))
     dialect = session.get_bind().dialect.name
 
-    def within(column: object) -> list:
-        return [column >= start, column < end]  # type: ignore[operator]
+    def within(column: Any) -> list[ColumnElement[bool]]:
+        return [column >= start, column < end]
 
     closed, met = session.execute(
         select(func.count(), func.coalesce(func.sum(case((Deadline.closed_at <= Deadline.due_at,

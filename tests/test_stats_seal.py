@@ -15,7 +15,9 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mla import db, stats, stats_seal, worker
+from mla.clock import frozen
 from mla.models import Request, StatsMonth, StatsVolume
+from tests.api_helpers import Api
 from tests.conftest import World
 from tests.test_stats import NOW, Fixture, build
 
@@ -171,6 +173,24 @@ def test_cli_seals_and_unseals(db_url: str, history: Fixture, world: World,
     assert stats_seal.sealed(session) == ("2026-01", "2026-01")
     report = runner.invoke(main, ["stats", "--database", db_url])
     assert report.exit_code == 0 and "all authorities on this instance" in report.output
+    assert "2026-01 to 2026-01 from the sealed months" in report.output
+
+
+def test_api_says_which_months_were_sealed(api: Api, engine: Engine) -> None:
+    build(api.session, api.world)
+    for user in ("fr.admin", "fr.officer"):
+        api.headers(user)  # tokens at the real time
+    stats_seal.seal_due(db.session_factory(engine), NOW)
+    with frozen(NOW):
+        admin = api.call("fr.admin", "GET", "/stats").json()
+        assert admin["instance_wide"]
+        assert admin["sealed_months"] == {"first": "2026-01", "last": "2026-04"}
+        # A window inside the sealed months: only those wholly inside are read sealed.
+        windowed = api.call("fr.admin", "GET", "/stats?since=2026-02-10&until=2026-04-01")
+        assert windowed.json()["sealed_months"] == {"first": "2026-03", "last": "2026-03"}
+        assert api.call("fr.officer", "GET", "/stats").json()["sealed_months"] is None
+        page = api.call("fr.admin", "GET", "/stats/page").text
+        assert "2026-01 to 2026-04 from the sealed months" in page
 
 
 @pytest.mark.parametrize("month", ["2026-01", "2026-12"])

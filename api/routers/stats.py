@@ -31,6 +31,13 @@ class TableOut(BaseModel):
     rows: list[list[Any]]
 
 
+class SealedMonths(BaseModel):
+    """The months whose figures come from their sealed summaries (the instance-wide view)."""
+
+    first: str
+    last: str
+
+
 class StatsOut(BaseModel):
     scope: str
     instance_wide: bool
@@ -38,6 +45,7 @@ class StatsOut(BaseModel):
     until: datetime | None
     period: str
     generated_at: datetime
+    sealed_months: SealedMonths | None
     tables: dict[str, TableOut]
 
 
@@ -46,6 +54,8 @@ def _out(report: stats.Report) -> StatsOut:
         scope=report.scope.label, instance_wide=report.scope.instance_wide,
         since=report.since, until=report.until, period=report.period,
         generated_at=report.generated_at,
+        sealed_months=SealedMonths(first=report.sealed[0], last=report.sealed[1])
+        if report.sealed else None,
         tables={name: TableOut(title=t.title, columns=list(t.columns),
                                rows=[list(r) for r in t.rows])
                 for name, t in report.tables.items()})
@@ -108,7 +118,9 @@ def _page(report: stats.Report, query: str) -> str:
         "td.n{text-align:right}</style></head><body>",
         f"<h1>Statistics: {e(report.scope.label)}</h1>",
         f"<p>Per {e(report.period)}, {e(window)}; generated "
-        f"{e(report.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
+        f"{e(report.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}"
+        + (f"; {e(report.sealed[0])} to {e(report.sealed[1])} from the sealed months"
+           if report.sealed else "") + ".</p>",
         "<form method='get'><label>Since <input type='date' name='since'></label> "
         "<label>Until <input type='date' name='until'></label> "
         "<label>Per <select name='period'><option>month</option><option>quarter</option>"
