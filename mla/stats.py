@@ -219,6 +219,10 @@ class _Query:
     # The months [first, last) whose figures come from their sealed summaries
     # (mla/stats_seal.py): sealed, wholly inside the window, instance-wide view only.
     sealed: tuple[str, str] | None = None
+    # Where `since` falls inside a sealed month: from there to the next month is computed
+    # from the rows (before the first sealed month there is nothing: sealing starts at the
+    # first filing).
+    partial_since: datetime | None = None
 
     def live(self, column: Any) -> list[ColumnElement[bool]]:
         """The instant is not in a sealed month: its figure is computed from the rows."""
@@ -230,12 +234,10 @@ class _Query:
     def changed_since_sealed(self) -> list[ColumnElement[bool]]:
         """A bound on `Request.updated_at` that every request with a `live` milestone meets
         (the index ix_requests_updated finds them): a milestone is written with the update,
-        so the request was updated then or later (a day less for clocks that differ). Before
-        the first sealed month there is nothing (sealing starts at the first filing)."""
+        so the request was updated then or later (a day less for clocks that differ)."""
         if self.sealed is None:
             return []
-        first, last = (month_start(m) for m in self.sealed)
-        low = self.since if self.since is not None and self.since < first else last
+        low = self.partial_since or month_start(self.sealed[1])
         return [Request.updated_at >= low - timedelta(days=1)]
 
     def sealed_months(self, column: Any) -> list[ColumnElement[bool]]:
@@ -315,8 +317,10 @@ def _query(session: Session, user: User | None, since: datetime | date | None,
     if dialect == "postgresql":
         _settings(session)
     scope = scope_for(user)
-    sealed = _sealed_range(session, start, end) if scope.instance_wide else None
-    return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed)
+    sealed, partial_since = _sealed_range(session, start, end) if scope.instance_wide \
+        else (None, None)
+    return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed,
+                  partial_since)
 
 
 def sealed_span(session: Session) -> tuple[str, str] | None:
@@ -326,19 +330,23 @@ def sealed_span(session: Session) -> tuple[str, str] | None:
     return None if first is None else (first, last)
 
 
-def _sealed_range(session: Session, since: datetime | None,
-                  until: datetime | None) -> tuple[str, str] | None:
-    """The sealed months wholly inside [since, until), as [first, last)."""
+def _sealed_range(session: Session, since: datetime | None, until: datetime | None
+                  ) -> tuple[tuple[str, str] | None, datetime | None]:
+    """The sealed months wholly inside [since, until), as [first, last); and `since` if it
+    falls inside a sealed month (that month is then computed from the rows)."""
     span = sealed_span(session)
     if span is None:
-        return None
+        return None, None
     low, high = span[0], next_month(span[1])
+    partial_since = None
     if since is not None:
         month = month_label(since)
+        if month_start(month) < since and low <= month < high:
+            partial_since = since
         low = max(low, month if month_start(month) == since else next_month(month))
     if until is not None:
         high = min(high, month_label(until))
-    return (low, high) if low < high else None
+    return ((low, high) if low < high else None), partial_since
 
 
 def _settings(runner: Session | Connection) -> None:

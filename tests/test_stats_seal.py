@@ -34,6 +34,7 @@ WINDOWS: list[dict[str, datetime]] = [
     {"since": datetime(2026, 1, 20, tzinfo=UTC), "until": datetime(2026, 3, 10, tzinfo=UTC)},
     {"until": datetime(2026, 2, 1, tzinfo=UTC)},
     {"since": datetime(2026, 1, 7, 12, tzinfo=UTC)},
+    {"since": datetime(2020, 1, 1, tzinfo=UTC), "until": datetime(2026, 3, 20, tzinfo=UTC)},
 ]
 
 
