@@ -124,9 +124,12 @@ class Request(Base):
               postgresql_include=["requested_authority_id", *STATS_INCLUDE]),
         Index("ix_requests_requested_state", "requested_authority_id", "state",
               postgresql_include=["requesting_authority_id", *STATS_INCLUDE]),
-        # Instance-wide statistics: the requests changed since the last sealed month
-        # (mla/stats_seal.py), whose stage durations are not in the sealed summaries.
-        Index("ix_requests_updated", "updated_at"),
+        # Instance-wide statistics: the stages that ended outside the sealed months
+        # (mla/stats_seal.py), a range of each milestone.
+        *(Index(f"ix_requests_{column}", column,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"))
+          for column in ("transmitted_at", "acknowledged_at", "executed_at")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

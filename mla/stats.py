@@ -219,10 +219,6 @@ class _Query:
     # The months [first, last) whose figures come from their sealed summaries
     # (mla/stats_seal.py): sealed, wholly inside the window, instance-wide view only.
     sealed: tuple[str, str] | None = None
-    # Where `since` falls inside a sealed month: from there to the next month is computed
-    # from the rows (before the first sealed month there is nothing: sealing starts at the
-    # first filing).
-    partial_since: datetime | None = None
 
     def live(self, column: Any) -> list[ColumnElement[bool]]:
         """The instant is not in a sealed month: its figure is computed from the rows."""
@@ -230,15 +226,6 @@ class _Query:
             return []
         first, last = (month_start(m) for m in self.sealed)
         return [or_(column < first, column >= last)]
-
-    def changed_since_sealed(self) -> list[ColumnElement[bool]]:
-        """A bound on `Request.updated_at` that every request with a `live` milestone meets
-        (the index ix_requests_updated finds them): a milestone is written with the update,
-        so the request was updated then or later (a day less for clocks that differ)."""
-        if self.sealed is None:
-            return []
-        low = self.partial_since or month_start(self.sealed[1])
-        return [Request.updated_at >= low - timedelta(days=1)]
 
     def sealed_months(self, column: Any) -> list[ColumnElement[bool]]:
         """Summary rows (`month` column) that stand in for the rows outside `live`."""
@@ -317,10 +304,8 @@ def _query(session: Session, user: User | None, since: datetime | date | None,
     if dialect == "postgresql":
         _settings(session)
     scope = scope_for(user)
-    sealed, partial_since = _sealed_range(session, start, end) if scope.instance_wide \
-        else (None, None)
-    return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed,
-                  partial_since)
+    sealed = _sealed_range(session, start, end) if scope.instance_wide else None
+    return _Query(user, scope, start, end, period, dialect, now or utcnow(), sealed)
 
 
 def sealed_span(session: Session) -> tuple[str, str] | None:
@@ -330,23 +315,19 @@ def sealed_span(session: Session) -> tuple[str, str] | None:
     return None if first is None else (first, last)
 
 
-def _sealed_range(session: Session, since: datetime | None, until: datetime | None
-                  ) -> tuple[tuple[str, str] | None, datetime | None]:
-    """The sealed months wholly inside [since, until), as [first, last); and `since` if it
-    falls inside a sealed month (that month is then computed from the rows)."""
+def _sealed_range(session: Session, since: datetime | None,
+                  until: datetime | None) -> tuple[str, str] | None:
+    """The sealed months wholly inside [since, until), as [first, last)."""
     span = sealed_span(session)
     if span is None:
-        return None, None
+        return None
     low, high = span[0], next_month(span[1])
-    partial_since = None
     if since is not None:
         month = month_label(since)
-        if month_start(month) < since and low <= month < high:
-            partial_since = since
         low = max(low, month if month_start(month) == since else next_month(month))
     if until is not None:
         high = min(high, month_label(until))
-    return ((low, high) if low < high else None), partial_since
+    return (low, high) if low < high else None
 
 
 def _settings(runner: Session | Connection) -> None:
@@ -472,14 +453,10 @@ def _durations(session: Session, q: _Query) -> list[Table]:
     that add their summaries to the rest."""
     # Every stage needs a transmission or an acknowledgement: other requests are skipped.
     columns = [getattr(Request, MILESTONE_COLUMN[name]).label(name) for name, *_ in MILESTONES]
-    where = [or_(Request.transmitted_at.is_not(None), Request.acknowledged_at.is_not(None))]
-    if q.sealed is None:
-        m: Any = q.visible(*columns, where=where).alias("m")
-    else:
-        # (Instance-wide.) The few requests changed since the sealed months, read once for
-        # the three stages.
-        m = select(*columns).where(*where, *q.changed_since_sealed()).cte("m")
-    # One scan per stage: cheaper on PostgreSQL than unnesting each row into its stages.
+    m = q.visible(*columns, where=[or_(Request.transmitted_at.is_not(None),
+                                       Request.acknowledged_at.is_not(None))]).alias("m")
+    # One scan per stage: cheaper on PostgreSQL than unnesting each row into its stages
+    # (and where months are sealed, a range of the index on the stage's end).
     # Durations in whole seconds, or already rounded to hundredths of a day to be added to
     # the sealed months' histograms.
     def duration(start: Any, end: Any) -> ColumnElement[int]:
@@ -570,15 +547,25 @@ def _percentiles_histogram(session: Session, q: _Query,
     sealed = select(StatsMonth.month).where(*q.sealed_months(StatsMonth.month)) \
         .subquery("months")
     c = StatsStageCentidays
+    in_day = [c.stage == t.stage, c.month == sealed.c.month, c.centidays >= t.day * 100,
+              c.centidays < t.day * 100 + 100]
     key = (t.stage, t.period, t.total, t.pct, t.r)
+    months_of_target = or_(t.period.is_(None), q.month_period(sealed.c.month) == t.period)
+    if q.dialect == "postgresql":
+        # One index range per (target, month), whatever the estimates: a plain join may be
+        # planned as a hash join that reads the whole table. OFFSET 0 keeps PostgreSQL
+        # from flattening the LATERAL subquery back into such a join.
+        day = select(c.centidays, c.n).where(*in_day).offset(0).lateral("in_day")
+        from_sealed = select(*key, day.c.centidays, day.c.n).select_from(targets) \
+            .join(sealed, months_of_target).join(day, true())
+    else:
+        from_sealed = select(*key, c.centidays, c.n).select_from(targets) \
+            .join(sealed, months_of_target).join(c, and_(*in_day))
     f = union_all(
         select(*key, live.c.centi, live.c.n).join(live, and_(
             live.c.stage == t.stage, live.c.day == t.day,
             or_(t.period.is_(None), live.c.period == t.period))),
-        select(*key, c.centidays, c.n).select_from(targets)
-        .join(sealed, or_(t.period.is_(None), q.month_period(sealed.c.month) == t.period))
-        .join(c, and_(c.stage == t.stage, c.month == sealed.c.month,
-                      c.centidays >= t.day * 100, c.centidays < t.day * 100 + 100)),
+        from_sealed,
     ).subquery("fine").c
     by_centi = (f.stage, f.period, f.total, f.pct, f.r, f.centi)
     within = (select(*by_centi, func.sum(f.n).label("n")).group_by(*by_centi)

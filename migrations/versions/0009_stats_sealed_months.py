@@ -17,6 +17,8 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+MILESTONES = ("transmitted_at", "acknowledged_at", "executed_at")
+
 # The months get sealed by the worker (or `mla stats seal`), not here: a migration that read
 # every request would hold the upgrade for as long.
 
@@ -55,9 +57,13 @@ def upgrade() -> None:
         )
 
 
-    # What the instance-wide report still reads from the rows: the requests changed and the
-    # deadlines closed since the last sealed month, and the running deadlines (index-only).
-    op.create_index("ix_requests_updated", "requests", ["updated_at"])
+    # What the instance-wide report still reads from the rows: the stages that ended and the
+    # deadlines that closed outside the sealed months, and the running deadlines
+    # (index-only).
+    for column in MILESTONES:
+        op.create_index(f"ix_requests_{column}", "requests", [column],
+                        postgresql_where=sa.text(f"{column} IS NOT NULL"),
+                        sqlite_where=sa.text(f"{column} IS NOT NULL"))
     op.create_index("ix_deadlines_closed", "deadlines", ["closed_at"],
                     postgresql_where=sa.text("closed_at IS NOT NULL"),
                     sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_include=["due_at"])
@@ -75,7 +81,8 @@ def downgrade() -> None:
     op.drop_index("ix_deadlines_running", table_name="deadlines")
     _running_index([])
     op.drop_index("ix_deadlines_closed", table_name="deadlines")
-    op.drop_index("ix_requests_updated", table_name="requests")
+    for column in MILESTONES:
+        op.drop_index(f"ix_requests_{column}", table_name="requests")
     for table in ("stats_volume", "stats_refusal_grounds", "stats_stage_days",
                   "stats_stage_centidays", "stats_months"):
         op.drop_table(table)
