@@ -477,3 +477,63 @@ def test_officer_registers_a_request_received_by_email(browser: Any, server: Ser
     expect(contact.locator("li.alert-item", has_text=reference)).to_have_count(1)
     contact.context.close()
 
+
+
+def test_contact_point_sees_who_is_on_call_and_the_shared_directory(browser: Any,
+                                                                    server: Server) -> None:
+    """The 24/7 page: my authority's person on call now, its rotation and escalation; every
+    authority's points of contact; another authority's rotation and policy never."""
+    from datetime import date
+
+    from mla import oncall, paging
+    from mla.clock import utcnow
+
+    def contact(authority_id: int, name: str, email: str) -> int:
+        return oncall.save_contact(s, authority_id, {
+            "network": "budapest_24_7", "name": name, "email": email, "phone": "+254 700 1",
+            "languages": ["en", "sw"], "channels": ["email"], "timezone": "Africa/Nairobi"}).id
+
+    with db.unit_of_work(server.engine) as s:
+        ke = directory.authority_by_code(s, "KE-ODPP")
+        fr = directory.authority_by_code(s, "FR-MJ")
+        first = contact(ke.id, "Achieng Njoroge", "achieng@odpp.example")
+        second = contact(ke.id, "Brian Mwangi", "brian@odpp.example")
+        rotation = oncall.set_rotation(s, ke.id, network="budapest_24_7",
+                                       timezone="Africa/Nairobi", handoff_time="09:00",
+                                       shift_hours=168, starts_on=date(2026, 1, 5),
+                                       members=[first, second])
+        paging.set_policy(s, ke.id, network="budapest_24_7", repeat=1, steps=[
+            {"notify": "on_call", "delay_minutes": 0},
+            {"notify": f"contact:{second}", "delay_minutes": 15},
+            {"notify": "role:supervisor", "delay_minutes": 30}])
+        oncall.save_contact(s, fr.id, {
+            "network": "budapest_24_7", "name": "Permanence BEPI",
+            "email": "permanence@justice.example", "languages": ["fr", "en"],
+            "channels": ["email"], "timezone": "Europe/Paris"})
+        who = oncall.resolve(s, rotation, utcnow())
+        assert who is not None
+        on_call_now = who.member.name
+
+    page = login(browser, server, "ke.contact")
+    page.get_by_role("link", name="24/7").click()
+    page.wait_for_url("**/console/oncall")
+    expect(page.locator("#on-call")).to_contain_text(on_call_now)
+    expect(page.locator("#on-call")).to_contain_text("Achieng Njoroge → Brian Mwangi")
+    expect(page.locator("#policies")).to_contain_text("the person on call, at once")
+    expect(page.locator("#policies")).to_contain_text("Brian Mwangi, after 15 min")
+    expect(page.locator("#policies")).to_contain_text("supervisors, after 30 min")
+    expect(page.locator("#directory")).to_contain_text("Permanence BEPI")
+    expect(page.locator("#mine")).to_contain_text("brian@odpp.example")
+    shot(page, "oncall-contact-point")
+    page.context.close()
+
+    officer = login(browser, server, "fr.officer")
+    officer.goto(server.url("/console/oncall"))
+    expect(officer.locator("#on-call")).to_contain_text("No rotation")
+    expect(officer.locator("#policies")).to_contain_text("alerts land in the inbox only")
+    expect(officer.locator("#policies")).not_to_contain_text("Brian Mwangi")
+    # The directory is shared: KE's points of contact, not its rotation or policy.
+    expect(officer.locator("#directory")).to_contain_text("Achieng Njoroge")
+    expect(officer.locator("#mine")).to_contain_text("Permanence BEPI")
+    shot(officer, "oncall-other-authority")
+    officer.context.close()

@@ -43,6 +43,7 @@ from mla import (
     legal,
     lifecycle,
     listing,
+    oncall,
     paging,
     security,
     templates,
@@ -762,6 +763,44 @@ def alert_action(request: Request, alert_id: Annotated[int, Path(ge=1, le=2**63 
         session.rollback()
         flash(request, exc.detail)
     return redirect(f"{PREFIX}/alerts#alert-{alert_id}")
+
+
+# --- 24/7 (on call, rotations, escalation, directory) -----------------------------------------
+
+
+def _step_text(step: dict[str, Any], names: dict[int, str]) -> str:
+    """An escalation step as a person reads it: whom, and after how long."""
+    notify = str(step.get("notify", ""))
+    if notify == "on_call":
+        whom = "the person on call"
+    elif notify.startswith("contact:"):
+        whom = names.get(int(notify.split(":", 1)[1]), notify)
+    else:
+        whom = notify.split(":", 1)[-1].replace("_", " ") + "s"
+    minutes = int(step.get("delay_minutes", 0))
+    return f"{whom}, after {minutes} min" if minutes else f"{whom}, at once"
+
+
+@router.get("/oncall", response_class=HTMLResponse)
+def oncall_page(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
+    """Who answers for my authority now on each 24/7 network, its rotations and escalation
+    policies (my authority's only), and the shared directory of every authority's contact
+    points (never webhook addresses or secrets)."""
+    tz, now = _tz(user), utcnow()
+    mine = oncall.contacts(session, authority_id=user.authority_id)
+    names = {c.id: c.name for c in mine}
+    rotations = []
+    for rotation in oncall.rotations(session, user.authority_id):
+        who = oncall.resolve(session, rotation, now)
+        rotations.append({"r": rotation, "who": who, "until": local(who.ends_at, tz) if who
+                          else None, "members": [names.get(m, f"#{m}") for m in rotation.members]})
+    policies = [{"p": p, "steps": [_step_text(s, names) for s in p.steps]}
+                for p in paging.policies(session, user.authority_id)]
+    others = [c for c in oncall.contacts(session)
+              if c.authority_id != user.authority_id and c.active]
+    return page(request, "oncall.html", {
+        "rotations": rotations, "policies": policies, "mine": mine, "others": others,
+        "tz": tz, "nav": "oncall"})
 
 
 # --- workflows -------------------------------------------------------------------------------
