@@ -55,8 +55,6 @@ def upgrade() -> None:
                                     name=f"fk_{table}_month_stats_months"),
             sa.PrimaryKeyConstraint("month", key, name=f"pk_{table}"),
         )
-
-
     # What the instance-wide report still reads from the rows: the stages that ended and the
     # deadlines that closed outside the sealed months, and the running deadlines
     # (index-only).
