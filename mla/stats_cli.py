@@ -65,8 +65,9 @@ def seal_command(database: str) -> None:
     """Seal every month over and not sealed yet (the worker does this on its own)."""
     engine = db.make_engine(database)
     try:
-        months = stats_seal.seal_due(db.session_factory(engine))
-        with db.session_factory(engine)() as session:
+        sessions = db.session_factory(engine)
+        months = stats_seal.seal_due(sessions)
+        with sessions() as session:
             span = stats_seal.sealed(session)
     finally:
         engine.dispose()

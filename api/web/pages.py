@@ -787,7 +787,9 @@ def oncall_page(request: Request, session: SessionDep, user: ConsoleUser) -> Res
     policies (my authority's only), and the shared directory of every authority's contact
     points (never webhook addresses or secrets)."""
     tz, now = _tz(user), utcnow()
-    mine = oncall.contacts(session, authority_id=user.authority_id)
+    everyone = oncall.contacts(session)
+    mine = [c for c in everyone if c.authority_id == user.authority_id]
+    others = [c for c in everyone if c.authority_id != user.authority_id and c.active]
     names = {c.id: c.name for c in mine}
     rotations = []
     for rotation in oncall.rotations(session, user.authority_id):
@@ -796,8 +798,6 @@ def oncall_page(request: Request, session: SessionDep, user: ConsoleUser) -> Res
                           else None, "members": [names.get(m, f"#{m}") for m in rotation.members]})
     policies = [{"p": p, "steps": [_step_text(s, names) for s in p.steps]}
                 for p in paging.policies(session, user.authority_id)]
-    others = [c for c in oncall.contacts(session)
-              if c.authority_id != user.authority_id and c.active]
     return page(request, "oncall.html", {
         "rotations": rotations, "policies": policies, "mine": mine, "others": others,
         "tz": tz, "nav": "oncall"})
