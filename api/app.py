@@ -25,7 +25,8 @@ from api.routers import (
     transfer,
     users,
 )
-from mla import config, db, deadline_rules, templates
+from mla import db, hooks, settings, templates
+from mla.deadlines import rules as deadline_rules
 
 DESCRIPTION = """\
 Mutual legal assistance and extradition requests between central authorities.
@@ -39,13 +40,15 @@ your authority's answer 404. Writes to a request accept `If-Match: "<version>"` 
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
+    hooks.install()
     # Broken template files stop the server at start-up, not at the first filing.
     templates.load_all()
     # Loaded once here rather than by the first requests all at once; a broken rules file
     # stops the start like a broken template.
     deadline_rules.rules()
-    url = database_url or config.database_url()
-    threads = config.api_threads()
+    config = settings.get()
+    url = database_url or config.database_url
+    threads = config.api_threads
     # A kept connection for every thread: with fewer, the pool opens and closes overflow
     # connections (a new PostgreSQL backend each) whenever the threads are all busy. The
     # overflow covers threads that work without a session slot (see lifespan), so no thread

@@ -30,7 +30,8 @@ import time
 import httpx
 
 from bench.transitions import DEFAULT_URL, PATH, drop, prepare, seed
-from mla import db, directory, security, templates
+from mla import db, security, templates
+from mla.directory import service as directory
 
 SCHEMA = "mla_bench_api"
 
@@ -123,7 +124,7 @@ def main() -> None:
             tokens = _tokens(url, users)
             port = _free_port()
             server = subprocess.Popen(
-                [sys.executable, "-m", "mla.cli", "serve", "--port", str(port), "--workers",
+                [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers",
                  str(args.workers)],
                 env={**os.environ, "MLA_DATABASE_URL": url}, stdout=log,
                 stderr=subprocess.STDOUT,

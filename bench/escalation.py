@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text
 
 from bench.transitions import DEFAULT_URL, drop, prepare
-from mla import db, worker
+from cli import worker
+from mla import db
 from mla.models import Alert, DeadlineStep
 
 SEED = """

@@ -36,7 +36,10 @@ import httpx
 
 from bench.api import _free_port, _percentile
 from bench.transitions import DEFAULT_URL, drop, prepare
-from mla import db, directory, oncall, paging, security, templates
+from mla import db, security, templates
+from mla.directory import service as directory
+from mla.oncall import paging
+from mla.oncall import service as oncall
 
 SCHEMA = "mla_bench_paging"
 SECRET = "bench-secret-0123456789"
@@ -132,9 +135,9 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "MLA_DATABASE_URL": url}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "mla.cli", "serve", "--port", str(port)],
+        subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "mla.cli", "worker", "--poll", "5"],
+        subprocess.Popen([sys.executable, "-m", "cli", "worker", "--poll", "5"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     base = f"http://127.0.0.1:{port}"

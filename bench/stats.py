@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 
 from bench.transitions import DEFAULT_URL, drop, prepare
-from mla import db, stats, stats_seal
+from mla import db
 from mla.models import User
+from mla.stats import report as stats
+from mla.stats import seal as stats_seal
 
 SCHEMA = "mla_bench_stats"
 COUNTRIES = ("FR", "KE", "US", "DE", "IT", "ES", "NL", "BE", "GB", "IE", "PT", "PL", "RO", "GR",

@@ -40,11 +40,14 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from bench.transitions import DEFAULT_URL, drop, prepare
-from mla import db, directory, filing, lifecycle, security, templates, transfer
+from mla import db, security, templates
+from mla.directory import service as directory
 from mla.models import AuditEvent, HistoryEvent, InboxMessage, OutboxMessage, Request
+from mla.requests import filing, lifecycle
+from mla.transfer import service as transfer
 
 ROOT = Path(__file__).resolve().parents[1]
-MLA = [sys.executable, "-m", "mla.cli"]
+MLA = [sys.executable, "-m", "cli"]
 
 AUTHORITIES = [
     ("FR-MJ", "FR", "Europe/Paris"), ("KE-ODPP", "KE", "Africa/Nairobi"),

@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 import psycopg
 from sqlalchemy import make_url, text
 
-from mla import db, directory, filing, lifecycle, templates
+from mla import db, templates
+from mla.directory import service as directory
 from mla.models import Request
+from mla.requests import filing, lifecycle
 
 PATH = [("submit", "officer"), ("approve", "supervisor"), ("transmit", "officer"),
         ("acknowledge", "officer"), ("start_execution", "officer"), ("complete", "officer"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from mla.config import database_url
+from mla import settings
 from mla.db import make_engine
 from mla.models import Base
 
@@ -12,7 +12,7 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return config.attributes.get("database_url") or database_url()
+    return config.attributes.get("database_url") or settings.get().database_url
 
 
 def run_migrations_offline() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mla import audit, directory, security
+from mla import audit, security
+from mla.directory import service as directory
 from mla.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import ROLES, User
 

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, Table, create_engine, event, false, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
-from mla.config import database_url
+from mla import settings
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    url = url or database_url()
+    url = url or settings.get().database_url
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, **kwargs.get("connect_args", {})}
         engine = create_engine(url, **kwargs)
@@ -68,7 +68,7 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    cfg.attributes["database_url"] = url or database_url()
+    cfg.attributes["database_url"] = url or settings.get().database_url
     return cfg
 
 

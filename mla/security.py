@@ -10,7 +10,6 @@ processes.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -25,6 +24,7 @@ from jose.exceptions import JOSEError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mla import settings
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput, NotFound, RateLimited, Unauthorized
 from mla.models import LoginAttempt, SigningKey, User
@@ -48,15 +48,15 @@ TOKEN_CACHE_SIZE = 10_000
 
 
 def issuer() -> str:
-    return os.environ.get("MLA_TOKEN_ISSUER", "urn:mla:instance")
+    return settings.get().token_issuer
 
 
 def audience() -> str:
-    return os.environ.get("MLA_TOKEN_AUDIENCE", "urn:mla:api")
+    return settings.get().token_audience
 
 
 def token_ttl() -> int:
-    return int(os.environ.get("MLA_TOKEN_TTL_SECONDS", "900"))
+    return settings.get().token_ttl_seconds
 
 
 # --- keys -------------------------------------------------------------------------------

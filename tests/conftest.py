@@ -14,13 +14,21 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.orm import Session
 
-from mla import audit, db, directory
+from mla import audit, db, hooks
+from mla.directory import service as directory
 from mla.models import AuditHead, Authority, Base, User
 from tests.api_helpers import Api
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("MLA_TEST_POSTGRES_URL", DEFAULT_PG)
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """The test run is an entry point like the API, the CLI and the worker: it wires the
+    transition and alert hooks once (mla/hooks.py)."""
+    hooks.install()
 
 
 def _pg_unreachable_reason() -> str | None:

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mla import filing, kinds, legal, lifecycle, templates
+from mla import kinds, legal, templates
 from mla.models import Request, User
+from mla.requests import filing, lifecycle
 from tests.conftest import World
 from workflows.base import Step
 

@@ -13,10 +13,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import audit, directory, oncall, paging
+from mla import audit
 from mla.clock import utcnow
+from mla.directory import service as directory
 from mla.errors import FieldProblem, Forbidden, InvalidInput
 from mla.models import NETWORKS, ContactPoint, Page, User
+from mla.oncall import paging
+from mla.oncall import service as oncall
 
 router = APIRouter(tags=["24/7 routing"], responses=PROBLEM_RESPONSES)
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Response, UploadFile, status
 from api import schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described
-from mla import access, attachments
+from mla import access
+from mla.requests import attachments
 
 router = APIRouter(tags=["attachments"],
                    responses=PROBLEM_RESPONSES | {413: described("File over the size limit")})

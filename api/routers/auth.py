@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api import schemas, views
+from api import projections, schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import security, transfer
+from mla import security
+from mla.transfer import service as transfer
 
 router = APIRouter(tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -31,7 +32,7 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Reques
 @router.get("/auth/me", response_model=schemas.UserOut)
 def me(user: UserDep) -> schemas.UserOut:
     """Who the token belongs to. Authorization: any role."""
-    return views.user_out(user)
+    return projections.user_out(user)
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api import schemas, views
+from api import projections, schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import access, deadlines
+from mla import access
+from mla.deadlines import service as deadlines
 
 router = APIRouter(tags=["deadlines"], responses=PROBLEM_RESPONSES)
 
@@ -21,7 +22,7 @@ def upcoming(session: SessionDep, user: UserDep,
              limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[schemas.DeadlineOut]:
     """Running deadlines on requests my authority is a party to, soonest first.
     Authorization: any role (deadlines are part of the status view)."""
-    return [views.deadline(d) for d in
+    return [projections.deadline(d) for d in
             deadlines.for_authority(session, user, overdue=overdue, limit=limit)]
 
 
@@ -30,7 +31,7 @@ def of_request(request_id: uuid.UUID, session: SessionDep,
                user: UserDep) -> list[schemas.DeadlineOut]:
     """Every deadline of the request, closed ones too. Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
-    return [views.deadline(d) for d in deadlines.for_request(session, request)]
+    return [projections.deadline(d) for d in deadlines.for_request(session, request)]
 
 
 @router.post("/deadlines/{deadline_id}/extensions", response_model=schemas.DeadlineOut)
@@ -41,4 +42,4 @@ def extend(deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: schemas.
     deadline = deadlines.get(session, deadline_id, user)
     deadlines.extend(session, deadline, user, days=body.days, reason=body.reason)
     session.commit()
-    return views.deadline(deadline)
+    return projections.deadline(deadline)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from api import schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import directory
+from mla.directory import service as directory
 from mla.models import Authority
 
 router = APIRouter(prefix="/authorities", tags=["directory"], responses=PROBLEM_RESPONSES)

@@ -9,21 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api import schemas, views
+from api import projections, schemas
 from api.deps import IfMatchDep, SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import (
-    access,
-    audit,
-    deadlines,
-    directory,
-    documents,
-    filing,
-    lifecycle,
-    listing,
-    translations,
-)
+from mla import access, audit
+from mla.deadlines import service as deadlines
+from mla.directory import service as directory
 from mla.errors import FieldProblem, InvalidInput, NotFound
+from mla.requests import documents, filing, lifecycle, listing, translations
 
 router = APIRouter(prefix="/requests", tags=["requests"], responses=PROBLEM_RESPONSES)
 
@@ -46,7 +39,7 @@ def list_requests(
     """Requests my authority is a party to, newest first. Authorization: any role."""
     page = listing.list_requests(session, user, kind=kind, state=state, counterpart=counterpart,
                                  side=side, cursor=cursor, limit=limit)
-    return schemas.RequestPage(items=[views.summary(r, user) for r in page.items],
+    return schemas.RequestPage(items=[projections.summary(r, user) for r in page.items],
                                next_cursor=page.next_cursor)
 
 
@@ -62,7 +55,7 @@ def file_request(body: schemas.FileRequestIn, session: SessionDep, user: UserDep
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"
     _etag(response, request.version)
-    return views.full(session, request, user)
+    return projections.full(session, request, user)
 
 
 @router.post("/incoming", status_code=status.HTTP_201_CREATED, response_model=schemas.RequestOut)
@@ -79,7 +72,7 @@ def register_incoming(body: schemas.IncomingIn, session: SessionDep, user: UserD
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"
     _etag(response, request.version)
-    return views.full(session, request, user)
+    return projections.full(session, request, user)
 
 
 @router.get("/{request_id}", response_model=schemas.RequestOut | schemas.StatusOut)
@@ -89,12 +82,12 @@ def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
     Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
     _etag(response, request.version)
-    clocks = [views.deadline(d) for d in deadlines.for_request(session, request)]
+    clocks = [projections.deadline(d) for d in deadlines.for_request(session, request)]
     if not access.can_read_content(user):
-        return views.status(request).model_copy(update={"deadlines": clocks})
+        return projections.status(request).model_copy(update={"deadlines": clocks})
     audit.record(session, "request.read", actor=user, object_type="request",
                  object_id=str(request.id))
-    out = views.full(session, request, user).model_copy(update={"deadlines": clocks})
+    out = projections.full(session, request, user).model_copy(update={"deadlines": clocks})
     session.commit()
     return out
 
@@ -108,7 +101,7 @@ def update_draft(request_id: uuid.UUID, body: schemas.UpdateDraftIn, session: Se
     filing.update_draft(session, request, user, data=body.data, expected_version=expected)
     session.commit()
     _etag(response, request.version)
-    return views.full(session, request, user)
+    return projections.full(session, request, user)
 
 
 @router.post("/{request_id}/transitions", response_model=schemas.TransitionOut)
@@ -135,7 +128,7 @@ def history(request_id: uuid.UUID, session: SessionDep, user: UserDep) -> Any:
     """Every state change, oldest first; actors and reasons for content roles only.
     Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
-    return [views.history(e, user) for e in lifecycle.history(session, request)]
+    return [projections.history(e, user) for e in lifecycle.history(session, request)]
 
 
 @router.get("/{request_id}/document", response_class=HTMLResponse,

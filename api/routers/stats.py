@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
-from mla import charts, stats
+from mla.stats import charts
+from mla.stats import report as stats
 
 router = APIRouter(prefix="/stats", tags=["statistics"], responses=PROBLEM_RESPONSES)
 

@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described, problem
-from mla import access, transfer, transfer_log
+from mla import access
+from mla.transfer import log as transfer_log
+from mla.transfer import service as transfer
 
 router = APIRouter(prefix="/transfer", tags=["transfer"])
 # Per request, for the officers and liaison officers following it.

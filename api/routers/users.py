@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from api import schemas, views
+from api import projections, schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
 from mla import accounts
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/users", tags=["users"], responses=PROBLEM_RESPONSES)
 @router.get("", response_model=list[schemas.UserOut])
 def list_users(session: SessionDep, user: UserDep) -> list[schemas.UserOut]:
     """Users of my authority. Authorization: admin."""
-    return [views.user_out(u) for u in accounts.list_users(session, user)]
+    return [projections.user_out(u) for u in accounts.list_users(session, user)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.UserOut)
@@ -30,13 +30,13 @@ def create_user(body: schemas.UserIn, session: SessionDep, user: UserDep,
     created = accounts.create_user(session, user, **body.model_dump())
     session.commit()
     response.headers["Location"] = f"/users/{created.id}"
-    return views.user_out(created)
+    return projections.user_out(created)
 
 
 @router.get("/{user_id}", response_model=schemas.UserOut)
 def get_user(user_id: UserId, session: SessionDep, user: UserDep) -> schemas.UserOut:
     """One user of my authority. Authorization: admin."""
-    return views.user_out(accounts.get_user(session, user, user_id))
+    return projections.user_out(accounts.get_user(session, user, user_id))
 
 
 @router.patch("/{user_id}", response_model=schemas.UserOut)
@@ -46,4 +46,4 @@ def update_user(user_id: UserId, body: schemas.UserPatch, session: SessionDep,
     target = accounts.get_user(session, user, user_id)
     accounts.update_user(session, user, target, **body.model_dump(exclude_unset=True))
     session.commit()
-    return views.user_out(target)
+    return projections.user_out(target)

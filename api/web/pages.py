@@ -17,7 +17,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 
 import workflows
-from api import views
+from api import projections
 from api.deps import SessionDep
 from api.web import forms
 from api.web.session import (
@@ -32,25 +32,9 @@ from api.web.session import (
     safe_next,
     start_session,
 )
-from mla import (
-    access,
-    attachments,
-    audit,
-    deadlines,
-    documents,
-    filing,
-    kinds,
-    legal,
-    lifecycle,
-    listing,
-    oncall,
-    paging,
-    security,
-    templates,
-    transfer_log,
-    translations,
-)
+from mla import access, audit, kinds, legal, security, templates
 from mla.clock import utcnow
+from mla.deadlines import service as deadlines
 from mla.errors import (
     Conflict,
     DomainError,
@@ -64,6 +48,10 @@ from mla.errors import (
 )
 from mla.models import Authority, Deadline, User
 from mla.models import Request as MlaRequest
+from mla.oncall import paging
+from mla.oncall import service as oncall
+from mla.requests import attachments, documents, filing, lifecycle, listing, translations
+from mla.transfer import log as transfer_log
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
@@ -134,7 +122,7 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for d in items:
-        out = views.deadline(d, now)
+        out = projections.deadline(d, now)
         rule = deadlines.rules().rules[d.rule_id]
         # The same rule as mla.deadlines.extend: the supervisor whose clock it is, while the
         # rule still allows days; the form is only offered where it can succeed.

@@ -6,7 +6,6 @@ check). Authorization is the API's: the same token verification, the same domain
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -23,7 +22,7 @@ from jose.exceptions import JOSEError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
-from mla import security
+from mla import security, settings
 from mla.errors import DomainError, Forbidden, NotFound, Unauthorized
 from mla.models import User
 
@@ -47,12 +46,10 @@ class CsrfRejected(Exception):
 def secure_cookies(request: Request) -> bool:
     """MLA_CONSOLE_SECURE_COOKIES: `auto` (default; Secure when the request came over HTTPS),
     `true` behind a TLS-terminating proxy, `false` never."""
-    setting = os.environ.get("MLA_CONSOLE_SECURE_COOKIES", "auto").strip().lower()
-    if setting in ("1", "true", "yes"):
-        return True
-    if setting in ("0", "false", "no"):
-        return False
-    return request.url.scheme == "https"
+    setting = settings.get().console_secure_cookies
+    if setting == "auto":
+        return request.url.scheme == "https"
+    return setting
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:

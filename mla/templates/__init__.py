@@ -5,13 +5,13 @@ The file format is described in templates/requests/FORMAT.md."""
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mla import kinds as kinds_module
+from mla import settings
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.templates import document, jsonschema
 from mla.templates.document import FORMATS, label_language
@@ -44,7 +44,7 @@ __all__ = [
 
 def directory() -> Path:
     """templates/requests/ of this checkout, or MLA_TEMPLATES_DIR."""
-    configured = os.environ.get("MLA_TEMPLATES_DIR")
+    configured = settings.get().templates_dir
     if configured:
         return Path(configured)
     return Path(__file__).resolve().parents[2] / "templates" / "requests"

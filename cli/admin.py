@@ -1,0 +1,142 @@
+"""Administration commands: `mla users`, `mla keys`, `mla audit`.
+
+`register(main)` adds the three groups to the `mla` command. They work on an already
+migrated database (`mla db upgrade`). Writes made here are audited with no actor (the
+operator at the console is not a user of the instance) and `detail.via = "cli"`.
+"""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from cli import output
+from cli.output import database_option, table, transaction
+from mla import audit, db, security
+from mla.directory import service as directory
+from mla.models import ROLES, SigningKey
+
+password_option = click.option(
+    "--password", envvar="MLA_USER_PASSWORD", prompt=True, hide_input=True,
+    confirmation_prompt=True, help="Asked for when not given (or MLA_USER_PASSWORD).")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(users_group)
+    main.add_command(keys_group)
+    main.add_command(audit_group)
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+@click.group(name="users")
+def users_group() -> None:
+    """Users of the authorities on this instance."""
+
+
+@users_group.command(name="add")
+@click.option("--authority", "authority_code", required=True, help="Authority code, e.g. FR-MJ.")
+@click.option("--username", required=True)
+@click.option("--full-name", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--email", default=None)
+@password_option
+@database_option
+def users_add(authority_code: str, username: str, full_name: str, role: str,
+              email: str | None, password: str, database: str) -> None:
+    """Create a user who can log in with the given password."""
+    with transaction(database) as session:
+        authority = directory.authority_by_code(session, authority_code)
+        user = directory.add_user(session, authority, username=username, full_name=full_name,
+                                  role=role, email=email)
+        security.set_password(session, user, password)
+        audit.record(session, "user.create", object_type="user", object_id=str(user.id),
+                     detail={"username": username, "role": role,
+                             "authority": authority.code, "via": "cli"})
+    click.echo(f"user {username} ({role}, {authority_code}) created")
+
+
+@users_group.command(name="set-password")
+@click.argument("username")
+@password_option
+@database_option
+def users_set_password(username: str, password: str, database: str) -> None:
+    """Set USERNAME's password (existing tokens stay valid until they expire)."""
+    with transaction(database) as session:
+        user = directory.user_by_username(session, username)
+        security.set_password(session, user, password)
+        audit.record(session, "user.set_password", object_type="user",
+                     object_id=str(user.id), detail={"username": username, "via": "cli"})
+    click.echo(f"password of {username} set")
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+@click.group(name="keys")
+def keys_group() -> None:
+    """Keys that sign access tokens."""
+
+
+@keys_group.command(name="list")
+@database_option
+def keys_list(database: str) -> None:
+    """All signing keys, newest first; `signing` marks the one new tokens get."""
+    with transaction(database) as session:
+        keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())).all()
+        current = next((k.kid for k in keys if k.retired_at is None), None)
+        rows = [(k.kid, k.algorithm, f"{k.created_at:%Y-%m-%d %H:%M:%S}",
+                 f"{k.retired_at:%Y-%m-%d %H:%M:%S}" if k.retired_at else "",
+                 "signing" if k.kid == current else "") for k in keys]
+    if not rows:
+        click.echo("no signing keys yet (one is created with the first token)")
+        return
+    click.echo(table(["kid", "alg", "created (UTC)", "retired (UTC)", ""], rows))
+
+
+@keys_group.command(name="rotate")
+@database_option
+def keys_rotate(database: str) -> None:
+    """Add a key that signs from now on; older keys keep verifying until retired."""
+    with transaction(database) as session:
+        key = security.rotate_signing_key(session)
+        audit.record(session, "key.rotate", object_type="signing_key", object_id=key.kid,
+                     detail={"via": "cli"})
+        kid = key.kid
+    click.echo(f"new signing key {kid}")
+
+
+@keys_group.command(name="retire")
+@click.argument("kid")
+@database_option
+def keys_retire(kid: str, database: str) -> None:
+    """Stop accepting tokens signed with KID (other processes within 30 seconds)."""
+    with transaction(database) as session:
+        security.retire_signing_key(session, kid)
+        audit.record(session, "key.retire", object_type="signing_key", object_id=kid,
+                     detail={"via": "cli"})
+    click.echo(f"signing key {kid} retired")
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+@click.group(name="audit")
+def audit_group() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit_group.command(name="verify")
+@database_option
+def audit_verify(database: str) -> None:
+    """Recompute the chain; exit status 1 and the first broken row if it does not hold."""
+    with output.engine(database) as made, db.session_factory(made)() as session:
+        result = audit.verify(session)
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} events")
+        return
+    row = result.first_broken_id
+    reason = (result.reason or "").removeprefix(f"row {row}: ")
+    click.echo(f"audit chain broken at row {row}: {reason}", err=True)
+    raise SystemExit(1)

@@ -1,0 +1,103 @@
+"""`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
+pages (mla/oncall/paging.py), delivers to peer instances (mla/transfer/) and seals each
+month's statistics once it is over (mla/stats/seal.py), each on its own thread where one
+must not hold the others back."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from mla import db, hooks, wakeup
+from mla.clock import utcnow
+from mla.deadlines import escalation
+from mla.oncall import paging
+from mla.stats import seal as stats_seal
+from mla.transfer import service as transfer
+
+log = logging.getLogger("mla.worker")
+# How often the worker looks for a month of statistics to seal (mla/stats/seal.py).
+SEAL_EVERY = 600.0
+
+
+def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
+        stop: threading.Event | None = None, once: bool = False,
+        clock: Callable[[], datetime] = utcnow) -> int:
+    """Loops until `stop` is set (SIGTERM/SIGINT set it). Returns the number of alerts."""
+    hooks.install()
+    stop = stop or threading.Event()
+    # Delivery to peer instances runs beside, on its own thread.
+    delivery = transfer.start_delivery(engine, stop, once=once)
+    # So does the sealing of statistics: years of months on a first start must not hold
+    # alerts back.
+    sealer = threading.Thread(target=seal, name="mla-stats-seal", daemon=True,
+                              kwargs={"engine": engine, "stop": stop, "once": once,
+                                      "clock": clock})
+    sealer.start()
+    sessions = db.session_factory(engine)
+    waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
+    total = 0
+    while not stop.is_set():
+        try:
+            with sessions() as session, session.begin():
+                result = escalation.run_batch(session, now=clock(), limit=batch)
+            with sessions() as session:
+                pages = paging.run_batch(session, now=clock(), limit=batch)
+        except SQLAlchemyError:
+            # The batch rolled back and its steps stay due: a lost connection or a lock
+            # timeout must not stop every alert of the authority, so wait and claim again.
+            log.exception("batch failed; retrying in %.1f s", poll)
+            if once:
+                raise
+            stop.wait(poll)
+            continue
+        total += result.alerts
+        if result.steps:
+            log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
+        if result.steps == batch or pages.busy:
+            continue  # more are due right now
+        if once:
+            break
+        with sessions() as session:
+            upcoming = min((t for t in (escalation.next_due(session), paging.next_due(session))
+                            if t), default=None)
+        wait = poll
+        if upcoming is not None:
+            wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
+        waker.wait(wait, stop)
+    waker.close()
+    if delivery is not None:
+        delivery.join()
+    sealer.join()
+    return total
+
+
+def seal(engine: Engine, stop: threading.Event, *, once: bool = False,
+         clock: Callable[[], datetime] = utcnow) -> None:
+    """Seals each month of statistics once it is over (mla/stats_seal.py): looks every
+    `SEAL_EVERY` seconds, a month falling due once a month; `once`: what is due now."""
+    sessions = db.session_factory(engine)
+    while not stop.is_set():
+        try:
+            sealed = stats_seal.seal_due(sessions, clock(), stop)
+        except SQLAlchemyError:
+            log.exception("sealing the statistics failed; retrying in %.0f s", SEAL_EVERY)
+            sealed = []
+            if once:
+                return
+        if sealed:
+            log.info("sealed the statistics of %s", ", ".join(sealed))
+        if once:
+            return
+        stop.wait(SEAL_EVERY)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())

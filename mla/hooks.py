@@ -1,0 +1,29 @@
+"""The one wiring point: what runs inside every transition and for every alert.
+
+Every entry point calls `install()` before it moves a request: the API's app factory, the
+`mla` command, the worker loop (and the tests' fixtures). Nothing registers itself by being
+imported, and a transition or an alert batch run before `install()` fails loudly instead of
+committing without its deadlines, pages or outbox message.
+"""
+
+from __future__ import annotations
+
+from mla.deadlines import escalation
+from mla.deadlines import service as deadlines
+from mla.oncall import paging
+from mla.requests import lifecycle
+from mla.transfer import service as transfer
+
+# Run in this order inside the transition's transaction.
+TRANSITION_HOOKS: tuple[lifecycle.TransitionHook, ...] = (
+    deadlines.on_transition,
+    paging.on_transition,
+    transfer.on_transition,
+)
+ALERT_HOOKS: tuple[escalation.AlertHook, ...] = (paging.on_alert,)
+
+
+def install() -> None:
+    """Idempotent; cheap enough to call from every entry point."""
+    lifecycle.set_hooks(TRANSITION_HOOKS)
+    escalation.set_alert_hooks(ALERT_HOOKS)

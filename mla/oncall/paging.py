@@ -1,0 +1,547 @@
+"""Paging an authority's 24/7 point until a human acknowledges.
+
+A page opens in the transaction of what caused it: an urgent request transmitted, or
+registered as received by the requested authority (lifecycle hook), or an urgent deadline
+escalated to the contact point role (worker alert hook). Step 1 of the authority's escalation
+policy is notified at once; a page not acknowledged within the step's delay climbs to the
+next step, and round again `repeat` times. Every message is a `Notification` row (recipient,
+channel, attempts, when sent, last error); the in-app inbox is the page itself.
+
+`run_batch` (inside `mla worker`) does the work in three short transactions, so no row lock
+is held while talking to a mail server or a webhook:
+
+1. claim pages due to climb (`FOR UPDATE SKIP LOCKED`), write the next step's messages;
+2. claim due messages the same way and lease them (their next attempt moves `LEASE` ahead,
+   so no other worker takes them while they are being sent);
+3. after sending (in parallel, each channel on its own), record each outcome: sent, or
+   retried with exponential backoff, or failed after `MAX_ATTEMPTS`.
+
+A worker killed between sending and step 3 leaves the lease to expire and the message is
+sent again: delivery is at least once, deduplicated by receivers on the notification id
+(see mla.notify).
+
+Drafts page nobody: filing a draft does not reach the requested authority, so only filing
+a request *received* (registered on the requested side) and transmitting one page it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, text, update
+from sqlalchemy.orm import Session, lazyload
+
+from mla import audit, db, kinds
+from mla.clock import utcnow
+from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from mla.models import (
+    ROLES,
+    Alert,
+    Authority,
+    ContactPoint,
+    EscalationPolicy,
+    Notification,
+    Page,
+    Peer,
+    Request,
+    User,
+)
+from mla.oncall import notify
+from mla.oncall import service as oncall
+from mla.requests import lifecycle
+
+log = logging.getLogger("mla.paging")
+
+# Which network's policy pages for a kind, in order of preference; then any policy of the
+# authority. Preservation of computer data is the Budapest 24/7 network's business (art.
+# 35), provisional arrest goes through INTERPOL NCBs.
+KIND_NETWORKS: dict[str, tuple[str, ...]] = {
+    "mla.e_evidence.preservation": ("budapest_24_7", "g7", "national"),
+    "mla.e_evidence.production": ("budapest_24_7", "g7", "national"),
+    "extradition.provisional_arrest": ("interpol_ncb", "national"),
+}
+DEFAULT_NETWORKS = ("national",)
+
+ACK_ROLES = ("contact_point", "supervisor")
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=10)
+BACKOFF_CAP = timedelta(minutes=15)
+# How long a claimed message is kept from other senders; longer than any send can take.
+LEASE = timedelta(minutes=2)
+NOTIFY_CHANNEL = "mla_paging"
+SENT_CHANNELS = ("email", "webhook")
+
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mla-notify")
+
+
+# --- policies ---------------------------------------------------------------------------
+
+def check_steps(session: Session, authority_id: int, steps: Any, repeat: Any,
+                prefix: str = "") -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 0 <= repeat <= 10:
+        problems.append(FieldProblem(f"{prefix}repeat", "a whole number from 0 to 10"))
+    if not isinstance(steps, list) or not 1 <= len(steps) <= 20:
+        problems.append(FieldProblem(f"{prefix}steps", "a list of 1 to 20 steps"))
+        return problems
+    for i, step in enumerate(steps):
+        where = f"{prefix}steps.{i}"
+        if not isinstance(step, dict) or set(step) - {"notify", "delay_minutes"}:
+            problems.append(FieldProblem(where, "{notify, delay_minutes}"))
+            continue
+        delay = step.get("delay_minutes")
+        if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 10080:
+            problems.append(FieldProblem(f"{where}.delay_minutes",
+                                         "whole minutes from 0 to 10080 (a week)"))
+        target = step.get("notify")
+        kind, _, value = str(target).partition(":")
+        if target == "on_call":
+            continue
+        if kind == "role" and value in ROLES:
+            continue
+        if kind == "contact" and value.isdigit():
+            contact = session.get(ContactPoint, int(value))
+            if contact is not None and contact.authority_id == authority_id:
+                continue
+            problems.append(FieldProblem(f"{where}.notify",
+                                         f"no contact point {value} of this authority"))
+            continue
+        problems.append(FieldProblem(f"{where}.notify",
+                                     "on_call, contact:<id> or role:<role>"))
+    return problems
+
+
+def set_policy(session: Session, authority_id: int, *, network: str,
+               steps: Sequence[dict[str, Any]], repeat: int = 0) -> EscalationPolicy:
+    """Creates or replaces the authority's escalation policy on `network`."""
+    problems: list[FieldProblem] = []
+    oncall.check_network(network, "network", problems)
+    problems.extend(check_steps(session, authority_id, list(steps), repeat))
+    if problems:
+        raise InvalidInput("the escalation policy is not valid", problems)
+    policy = session.scalar(select(EscalationPolicy).where(
+        EscalationPolicy.authority_id == authority_id, EscalationPolicy.network == network))
+    if policy is None:
+        policy = EscalationPolicy(authority_id=authority_id, network=network)
+        session.add(policy)
+    policy.steps = [dict(s) for s in steps]
+    policy.repeat = repeat
+    session.flush()
+    return policy
+
+
+def policies(session: Session, authority_id: int) -> list[EscalationPolicy]:
+    return list(session.scalars(select(EscalationPolicy).where(
+        EscalationPolicy.authority_id == authority_id).order_by(EscalationPolicy.network)))
+
+
+def policy_for(session: Session, authority_id: int, kind: str) -> EscalationPolicy | None:
+    policies = {p.network: p for p in session.scalars(
+        select(EscalationPolicy).where(EscalationPolicy.authority_id == authority_id)
+        .order_by(EscalationPolicy.id))}
+    for network in KIND_NETWORKS.get(kind, DEFAULT_NETWORKS):
+        if network in policies:
+            return policies[network]
+    return next(iter(policies.values()), None)
+
+
+# --- opening a page and notifying a step --------------------------------------------------
+
+def _targets(session: Session, page: Page, policy: EscalationPolicy,
+             now: datetime) -> list[tuple[str, str, str]]:
+    """(recipient, channel, address) for the page's current step."""
+    target = policy.steps[page.step_index]["notify"]
+    kind, _, value = target.partition(":")
+    contacts: list[ContactPoint] = []
+    if target == "on_call":
+        who = oncall.on_call(session, page.authority_id, policy.network, now)
+        if who is None:
+            log.warning("page %s: nobody on call for authority %s on %s", page.id,
+                        page.authority_id, policy.network)
+        else:
+            contacts.append(who.member)
+    elif kind == "contact":
+        contact = session.get(ContactPoint, int(value))
+        if contact is not None and contact.authority_id == page.authority_id:
+            contacts.append(contact)
+    elif kind == "role":
+        users = session.scalars(select(User).options(lazyload("*")).where(
+            User.authority_id == page.authority_id, User.role == value,
+            User.active.is_(True)).order_by(User.id))
+        return [(f"user:{u.id}", "email", u.email) for u in users if u.email]
+    out = []
+    for contact in contacts:
+        if not contact.active:
+            continue
+        for channel in contact.channels:
+            address = {"email": contact.email, "webhook": contact.webhook_url}.get(channel)
+            if address:
+                out.append((f"contact:{contact.id}", channel, address))
+    return out
+
+
+def _notify_step(session: Session, page: Page, policy: EscalationPolicy | None,
+                 now: datetime) -> int:
+    """Writes the messages of the page's current step; the inbox entry counts as sent."""
+    rows = [Notification(page_id=page.id, step_index=page.step_index, round=page.repeat_round,
+                         recipient="inbox", channel="inbox", status="sent", attempts=1,
+                         created_at=now, sent_at=now)]
+    if policy is not None and policy.steps:
+        seen = set()
+        for recipient, channel, address in _targets(session, page, policy, now):
+            if (recipient, channel) in seen:
+                continue
+            seen.add((recipient, channel))
+            rows.append(Notification(page_id=page.id, step_index=page.step_index,
+                                     round=page.repeat_round, recipient=recipient,
+                                     channel=channel, address=address, status="pending",
+                                     attempts=0, next_attempt_at=now, created_at=now))
+    session.add_all(rows)
+    return len(rows) - 1
+
+
+def _delay(policy: EscalationPolicy | None, step_index: int) -> timedelta | None:
+    if policy is None or not policy.steps:
+        return None
+    return timedelta(minutes=policy.steps[step_index]["delay_minutes"])
+
+
+def _wake_workers(session: Session) -> None:
+    # Delivered at commit: sleeping workers start sending at once instead of at their poll.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+def open_page(session: Session, request: Request, reason: str, *,
+              authority_id: int | None = None, source: str = "manual",
+              alert_id: int | None = None, now: datetime | None = None) -> Page:
+    """Pages `authority_id` (default: the requested authority) about `request`, in the
+    caller's transaction. While a page on the request is still unacknowledged there, that
+    page is returned instead of a second one."""
+    authority_id = authority_id or request.requested_authority_id
+    existing = session.scalar(select(Page).options(lazyload("*")).where(
+        Page.request_id == request.id, Page.authority_id == authority_id,
+        Page.status == "open").limit(1))
+    if existing is not None:
+        return existing
+    now = now or utcnow()
+    policy = policy_for(session, authority_id, request.kind)
+    delay = _delay(policy, 0)
+    page = Page(request_id=request.id, authority_id=authority_id,
+                policy_id=policy.id if policy else None,
+                network=policy.network if policy else None, source=source, alert_id=alert_id,
+                reason=reason, status="open", step_index=0, repeat_round=0,
+                next_escalation_at=now + delay if delay is not None else None, opened_at=now)
+    session.add(page)
+    session.flush()
+    _notify_step(session, page, policy, now)
+    session.flush()
+    audit.record(session, "page.open", object_type="page", object_id=str(page.id),
+                 detail={"request": str(request.id), "authority_id": authority_id,
+                         "source": source, "policy": page.policy_id})
+    _wake_workers(session)
+    return page
+
+
+def on_transition(session: Session, request: Request, result: lifecycle.TransitionResult) -> None:
+    if not request.urgent:
+        return
+    label = kinds.get(request.kind).label
+    if result.event == "transmit":
+        # A requested authority on its own instance is paged there, when the request
+        # arrives: that instance holds its rota and its people, this one does not.
+        if session.scalar(select(Peer.id).where(
+                Peer.authority_id == request.requested_authority_id)) is None:
+            open_page(session, request, f"Urgent request transmitted: {label}",
+                      source="transmit")
+    elif result.event == "file" and request.counterpart_reference is not None:
+        open_page(session, request, f"Urgent request received: {label}", source="file")
+
+
+def on_alert(session: Session, alert: Alert) -> None:
+    if alert.role != "contact_point":
+        return
+    request = session.get(Request, alert.request_id)
+    if request is None or not request.urgent:
+        return
+    open_page(session, request, alert.message, authority_id=alert.authority_id,
+              source="deadline", alert_id=alert.id, now=alert.created_at)
+
+
+
+# --- acknowledging and resolving ----------------------------------------------------------
+
+def _locked(session: Session, page_id: int, user: User) -> Page:
+    page = session.scalar(select(Page).options(lazyload("*")).where(
+        Page.id == page_id, Page.authority_id == user.authority_id).with_for_update()
+        .execution_options(populate_existing=True))
+    if page is None:
+        raise NotFound(f"no alert {page_id}")
+    if user.role not in ACK_ROLES:
+        raise Forbidden(f"alerts are acknowledged by a contact point or supervisor; you are "
+                        f"{user.role}")
+    return page
+
+
+def _cancel_pending(session: Session, page: Page) -> None:
+    session.execute(update(Notification).where(Notification.page_id == page.id,
+                                               Notification.status == "pending")
+                    .values(status="cancelled").execution_options(synchronize_session=False))
+
+
+def acknowledge(session: Session, page_id: int, user: User, *, note: str | None = None,
+                via: str = "api") -> Page:
+    """Stops the page climbing: someone has it. Other authorities' pages are NotFound."""
+    page = _locked(session, page_id, user)
+    if page.status != "open":
+        raise Conflict(f"alert {page_id} is {page.status} already")
+    now = utcnow()
+    page.status = "acknowledged"
+    page.acknowledged_at = now
+    page.acknowledged_by_id = user.id
+    page.acknowledged_via = via
+    page.next_escalation_at = None
+    if note:
+        page.note = note
+    _cancel_pending(session, page)
+    session.flush()
+    audit.record(session, "page.acknowledge", actor=user, object_type="page",
+                 object_id=str(page.id), detail={"request": str(page.request_id), "via": via})
+    return page
+
+
+def resolve(session: Session, page_id: int, user: User, *, note: str | None = None) -> Page:
+    """Closes the page (acknowledged or not)."""
+    page = _locked(session, page_id, user)
+    if page.status == "resolved":
+        raise Conflict(f"alert {page_id} is resolved already")
+    page.status = "resolved"
+    page.resolved_at = utcnow()
+    page.resolved_by_id = user.id
+    page.next_escalation_at = None
+    if note:
+        page.note = note
+    _cancel_pending(session, page)
+    session.flush()
+    audit.record(session, "page.resolve", actor=user, object_type="page",
+                 object_id=str(page.id), detail={"request": str(page.request_id)})
+    return page
+
+
+def get(session: Session, page_id: int, user: User) -> Page:
+    page = session.scalar(select(Page).where(Page.id == page_id,
+                                             Page.authority_id == user.authority_id))
+    if page is None:
+        raise NotFound(f"no alert {page_id}")
+    return page
+
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+def for_authority(session: Session, user: User, *, status: str | None = None,
+                  limit: int = 100) -> list[Page]:
+    """The authority's inbox: open pages first, then acknowledged, then resolved; newest
+    first within each."""
+    rank = case({s: i for i, s in enumerate(STATUSES)}, value=Page.status, else_=9)
+    query = select(Page).where(Page.authority_id == user.authority_id)
+    if status is not None:
+        query = query.where(Page.status == status)
+    return list(session.scalars(query.order_by(rank, Page.opened_at.desc(), Page.id.desc())
+                                .limit(limit)))
+
+
+def notifications(session: Session, page: Page) -> list[Notification]:
+    return list(session.scalars(select(Notification).where(Notification.page_id == page.id)
+                                .order_by(Notification.id)))
+
+
+# --- the worker's batch -------------------------------------------------------------------
+
+@dataclass
+class PagingResult:
+    escalated: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    busy: bool = False  # a limit was hit: more may be due right now
+
+
+def _escalate(session: Session, now: datetime, limit: int) -> int:
+    db.lock_for_write(session, Page.__table__)
+    pages = list(session.scalars(
+        select(Page).options(lazyload("*"))
+        .where(Page.status == "open", Page.next_escalation_at <= now)
+        .order_by(Page.next_escalation_at).limit(limit)
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True)))
+    for page in pages:
+        policy = session.get(EscalationPolicy, page.policy_id) if page.policy_id else None
+        if policy is None or not policy.steps:
+            page.next_escalation_at = None
+            continue
+        if page.step_index + 1 < len(policy.steps):
+            page.step_index += 1
+        elif page.repeat_round < policy.repeat:
+            page.repeat_round += 1
+            page.step_index = 0
+        else:
+            # The ladder is exhausted: the page stays open in the inbox, nobody more to call.
+            page.next_escalation_at = None
+            continue
+        _notify_step(session, page, policy, now)
+        delay = _delay(policy, page.step_index)
+        assert delay is not None
+        page.next_escalation_at = now + delay
+    session.flush()
+    return len(pages)
+
+
+def _link(page_id: int) -> str:
+    return f"{notify.public_url()}/alerts/{page_id}"
+
+
+def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
+    rows = session.execute(
+        select(Notification, Page, Request)
+        .join(Page, Page.id == Notification.page_id)
+        .join(Request, Request.id == Page.request_id)
+        .options(lazyload("*"))
+        .where(Notification.id.in_(ids)).execution_options(populate_existing=True)).all()
+    contact_ids = {int(n.recipient.split(":")[1]) for n, _, _ in rows
+                   if n.channel == "webhook" and n.recipient.startswith("contact:")}
+    secrets = dict(session.execute(select(ContactPoint.id, ContactPoint.webhook_secret)
+                                   .where(ContactPoint.id.in_(contact_ids)))
+                   .all()) if contact_ids else {}
+    parties = {a for _, _, r in rows for a in r.party_ids()}
+    codes = dict(session.execute(select(Authority.id, Authority.code)
+                                 .where(Authority.id.in_(parties))).all())
+    messages = []
+    for n, page, request in rows:
+        link = _link(page.id)
+        payload = {
+            "notification_id": n.id, "event": "page", "page_id": page.id,
+            "request_id": str(request.id), "reference": request.reference,
+            "kind": request.kind, "urgent": request.urgent,
+            "requesting": codes[request.requesting_authority_id],
+            "requested": codes[request.requested_authority_id],
+            "reason": page.reason, "step": n.step_index + 1, "round": n.round + 1,
+            "opened_at": page.opened_at.isoformat(), "link": link,
+            "acknowledge": f"{link}/acknowledge",
+        }
+        subject = (f"[MLA 24/7] {request.reference} ({request.kind}) needs acknowledgement")
+        body = "\n".join([
+            f"Urgent matter for your authority: {page.reason}",
+            "",
+            f"Request: {request.reference} ({request.kind})",
+            f"From {payload['requesting']} to {payload['requested']}",
+            f"Paged at {page.opened_at:%Y-%m-%d %H:%M} UTC; step {n.step_index + 1}, "
+            f"round {n.round + 1}. It climbs to the next person until acknowledged.",
+            "",
+            f"Open the alert: {link}",
+            f"Acknowledge: POST {link}/acknowledge (contact point or supervisor)",
+            f"Request: {notify.public_url()}/requests/{request.id}",
+            "",
+            f"Notification {n.id}",
+        ])
+        secret = secrets.get(int(n.recipient.split(":")[1])) if n.channel == "webhook" \
+            else None
+        messages.append(notify.Message(n.id, page.id, n.channel, n.address or "", secret,
+                                       subject, body, payload))
+    return messages
+
+
+def _claim(session: Session, now: datetime, limit: int) -> list[notify.Message]:
+    db.lock_for_write(session, Notification.__table__)
+    ids = list(session.scalars(
+        select(Notification.id)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+        .order_by(Notification.next_attempt_at).limit(limit)
+        .with_for_update(skip_locked=True)))
+    if not ids:
+        return []
+    session.execute(update(Notification).where(Notification.id.in_(ids))
+                    .values(attempts=Notification.attempts + 1, next_attempt_at=now + LEASE)
+                    .execution_options(synchronize_session=False))
+    return _messages(session, ids)
+
+
+def _send(message: notify.Message) -> str | None:
+    try:
+        notify.deliver(message)
+        return None
+    except notify.DeliveryError as exc:
+        return str(exc)[:1000]
+    except Exception as exc:  # a bug in one channel must not stop the others
+        log.exception("notification %s", message.notification_id)
+        return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * 2 ** max(0, attempts - 1), BACKOFF_CAP)
+
+
+def _record(session: Session, outcomes: list[tuple[int, str | None]], at: datetime,
+            result: PagingResult) -> None:
+    sent = [i for i, error in outcomes if error is None]
+    if sent:
+        # Recorded even if an acknowledgement cancelled it meanwhile: it did go out.
+        session.execute(update(Notification).where(Notification.id.in_(sent))
+                        .values(status="sent", sent_at=at, last_error=None)
+                        .execution_options(synchronize_session=False))
+        result.sent += len(sent)
+    errors = dict((i, e) for i, e in outcomes if e is not None)
+    if not errors:
+        return
+    for n in session.scalars(select(Notification).where(Notification.id.in_(list(errors)))
+                             .execution_options(populate_existing=True)):
+        n.last_error = errors[n.id]
+        if n.status != "pending":
+            continue
+        if n.attempts >= MAX_ATTEMPTS:
+            n.status = "failed"
+            n.next_attempt_at = None
+            result.failed += 1
+            log.error("notification %s failed for good: %s", n.id, n.last_error)
+        else:
+            n.next_attempt_at = at + backoff(n.attempts)
+            result.retried += 1
+            log.warning("notification %s: %s; retry at %s", n.id, n.last_error,
+                        n.next_attempt_at)
+    session.flush()
+
+
+def run_batch(session: Session, *, now: datetime | None = None,
+              limit: int = 200) -> PagingResult:
+    """Climbs due pages and sends due messages. Commits as it goes (see the module doc);
+    give it a session with no transaction of the caller's in progress."""
+    at_fixed = now is not None
+    now = now or utcnow()
+    result = PagingResult()
+    result.escalated = _escalate(session, now, limit)
+    session.commit()
+    messages = _claim(session, now, limit)
+    session.commit()
+    result.busy = result.escalated == limit or len(messages) == limit
+    if not messages:
+        return result
+    errors = list(_pool.map(_send, messages)) if len(messages) > 1 else [_send(messages[0])]
+    outcomes = [(m.notification_id, e) for m, e in zip(messages, errors, strict=True)]
+    _record(session, outcomes, now if at_fixed else utcnow(), result)
+    session.commit()
+    return result
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the pager next has something to do, for the worker's sleep."""
+    times = [session.scalar(select(func.min(Notification.next_attempt_at))
+                            .where(Notification.status == "pending")),
+             session.scalar(select(func.min(Page.next_escalation_at))
+                            .where(Page.status == "open"))]
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+

@@ -1,0 +1,1 @@
+"""Requests: filing from templates, the lifecycle, listing, texts, translations, attachments."""

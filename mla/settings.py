@@ -1,0 +1,119 @@
+"""Every `MLA_*` setting of the engine, in one typed object read from the environment.
+
+`get()` is what the code calls; it parses the environment again only when an `MLA_*`
+variable changed (nothing else is read: no `.env` file), so a test that sets one sees it at
+once and a hot path pays a dictionary walk, not a parse. A value that does not parse stops
+with one line naming the variable (`SettingsError`). The README's configuration table is
+`markdown_table()` (a test checks).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PREFIX = "MLA_"
+DEFAULT_DATABASE_URL = "sqlite:///./mla.db"
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """An `MLA_*` variable whose value cannot be used; the message names it."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`")
+    templates_dir: str | None = Field(
+        None, description="request templates (unset: `templates/requests` of the checkout)")
+    api_threads: int = Field(
+        8, ge=1, description="per `mla serve` worker process: threads running requests and "
+        "PostgreSQL connections kept")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="base of the links in pages and e-mails")
+    token_issuer: str = Field("urn:mla:instance", description="JWT `iss` of access tokens")
+    token_audience: str = Field("urn:mla:api", description="JWT `aud` of access tokens")
+    token_ttl_seconds: int = Field(900, ge=1, description="access token lifetime")
+    max_attachment_bytes: int = Field(
+        25 * MIB, ge=1, description="attachment size limit (larger uploads get 413)")
+    console_secure_cookies: Literal["auto"] | bool = Field(
+        "auto", description="`auto`: Secure cookies when the request came over HTTPS; "
+        "`true` behind a TLS-terminating proxy; `false` never")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail pages")
+    smtp_port: int | None = Field(
+        None, ge=1, le=65535, description="SMTP port (unset: 25, or 465 with `tls`)")
+    smtp_security: Literal["opportunistic", "starttls", "tls", "none"] = Field(
+        "opportunistic", description="`starttls` (required: a server without it gets "
+        "nothing), `tls` (implicit, port 465), `opportunistic` (STARTTLS when offered), `none`")
+    smtp_username: str | None = Field(
+        None, description="login after TLS; never sent without TLS (unset: no login)")
+    smtp_password: str | None = Field(None, description="password of that login")
+    smtp_ca_file: str | None = Field(
+        None, description="CA bundle to verify the SMTP server (unset: system CAs)")
+    smtp_from: str = Field("mla-pager@localhost", description="sender address of e-mails")
+    instance_authority: str | None = Field(
+        None, description="code of the authority this instance hosts (unset: no transfer)")
+    transfer_window_seconds: float = Field(
+        300, gt=0, description="accepted distance between a message's sending time and ours")
+    transfer_max_attachment_bytes: int = Field(
+        16 * MIB, ge=0,
+        description="attachments carried per request (more: transmit answers 413)")
+    transfer_max_envelope_bytes: int | None = Field(
+        None, ge=1, description="largest envelope the inbox reads (unset: 2.5 x the "
+        "attachment limit + 4 MiB)")
+    transfer_timeout_seconds: float = Field(30, gt=0, description="HTTP timeout of a delivery")
+    transfer_backoff_base_seconds: float = Field(2, gt=0, description="first retry delay")
+    transfer_backoff_cap_seconds: float = Field(600, gt=0, description="longest retry delay")
+    transfer_max_attempts: int = Field(
+        0, ge=0, description="attempts before a message is `failed` (0: never give up)")
+    transfer_concurrency: int = Field(8, ge=1, description="deliveries in flight per worker")
+    transfer_poll_seconds: float = Field(
+        1.0, gt=0, description="longest idle sleep of the delivery loop")
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        return self.smtp_port or (465 if self.smtp_security == "tls" else 25)
+
+    @property
+    def transfer_envelope_limit(self) -> int:
+        # Attachments are base64 three times over (JSON, JWS, JWE): about 2.4 times their size.
+        return self.transfer_max_envelope_bytes or (
+            self.transfer_max_attachment_bytes * 5 // 2 + 4 * MIB)
+
+
+def get() -> Settings:
+    return _parse(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX))))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(environment: tuple[tuple[str, str], ...]) -> Settings:
+    # Empty means unset, as it did before this object: `MLA_SMTP_USERNAME=` is no login.
+    values = {k[len(PREFIX):].lower(): v for k, v in environment if v != ""}
+    try:
+        return Settings(**{k: v for k, v in values.items() if k in Settings.model_fields})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = PREFIX + str(error["loc"][0]).upper()
+        raise SettingsError(f"{name}={values.get(str(error['loc'][0]), '')!r}: "
+                            f"{error['msg'].lower()}") from None
+
+
+def variables() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "(unset)" if field.default is None else f"`{field.default}`"
+        rows.append((PREFIX + name.upper(), default, field.description or ""))
+    return rows
+
+
+def markdown_table() -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in variables()]
+    return "\n".join(lines)

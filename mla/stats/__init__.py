@@ -1,0 +1,1 @@
+"""Caseload and timeliness statistics, sealed months and charts."""

@@ -1,0 +1,1 @@
+"""Electronic transfer between instances (DESIGN.md section 6)."""
