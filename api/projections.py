@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import schemas
+from api.schemas.common import AuthorityRef
+from api.schemas.deadlines import DeadlineOut
+from api.schemas.requests import HistoryOut, HistoryStatusOut, RequestOut, RequestSummary, StatusOut
+from api.schemas.users import UserOut
 from mla import access
 from mla.clock import utcnow
 from mla.deadlines.rules import rules
@@ -16,13 +19,13 @@ from mla.models import Authority, Deadline, HistoryEvent, Request, RequestText, 
 from mla.requests import lifecycle
 
 
-def authority_ref(authority: Authority) -> schemas.AuthorityRef:
-    return schemas.AuthorityRef(code=authority.code, name=authority.name,
-                                country=authority.country)
+def authority_ref(authority: Authority) -> AuthorityRef:
+    return AuthorityRef(code=authority.code, name=authority.name,
+                        country=authority.country)
 
 
-def status(request: Request) -> schemas.StatusOut:
-    return schemas.StatusOut(
+def status(request: Request) -> StatusOut:
+    return StatusOut(
         id=request.id, reference=request.reference, kind=request.kind,
         workflow=request.workflow, requesting=authority_ref(request.requesting_authority),
         requested=authority_ref(request.requested_authority), state=request.state,
@@ -31,8 +34,8 @@ def status(request: Request) -> schemas.StatusOut:
     )
 
 
-def full(session: Session, request: Request, user: User) -> schemas.RequestOut:
-    return schemas.RequestOut(
+def full(session: Session, request: Request, user: User) -> RequestOut:
+    return RequestOut(
         **status(request).model_dump(),
         counterpart_reference=request.counterpart_reference,
         legal_basis=request.legal_basis, title=request.title,
@@ -51,30 +54,30 @@ def _languages(session: Session, request: Request) -> list[str]:
     return list(found)
 
 
-def summary(request: Request, user: User) -> schemas.RequestSummary:
-    return schemas.RequestSummary(
+def summary(request: Request, user: User) -> RequestSummary:
+    return RequestSummary(
         **status(request).model_dump(),
         title=request.title if access.can_read_content(user) else None,
     )
 
 
-def history(event: HistoryEvent, user: User) -> schemas.HistoryStatusOut:
+def history(event: HistoryEvent, user: User) -> HistoryStatusOut:
     if not access.can_read_content(user):
-        return schemas.HistoryStatusOut(at=event.at, event=event.event,
-                                        from_state=event.from_state, to_state=event.to_state)
-    return schemas.HistoryOut(at=event.at, event=event.event, from_state=event.from_state,
-                              to_state=event.to_state,
-                              actor=event.actor.username if event.actor else None,
-                              reason=event.reason, data=event.data)
+        return HistoryStatusOut(at=event.at, event=event.event,
+                                from_state=event.from_state, to_state=event.to_state)
+    return HistoryOut(at=event.at, event=event.event, from_state=event.from_state,
+                      to_state=event.to_state,
+                      actor=event.actor.username if event.actor else None,
+                      reason=event.reason, data=event.data)
 
 
-def user_out(user: User) -> schemas.UserOut:
-    return schemas.UserOut(id=user.id, username=user.username, full_name=user.full_name,
-                           email=user.email, role=user.role, active=user.active,
-                           authority=user.authority.code)
+def user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, username=user.username, full_name=user.full_name,
+                   email=user.email, role=user.role, active=user.active,
+                   authority=user.authority.code)
 
 
-def deadline(d: Deadline, now: datetime | None = None) -> schemas.DeadlineOut:
+def deadline(d: Deadline, now: datetime | None = None) -> DeadlineOut:
     now = now or utcnow()
     rule = rules().rules[d.rule_id]
     acting = d.request.requested_authority if rule.acts == "requested" else \
@@ -86,7 +89,7 @@ def deadline(d: Deadline, now: datetime | None = None) -> schemas.DeadlineOut:
     else:
         state = "overdue" if d.due_at <= now else "running"
     local = d.due_at.astimezone(ZoneInfo(acting.timezone))
-    return schemas.DeadlineOut(
+    return DeadlineOut(
         id=d.id, request_id=d.request_id, reference=d.request.reference, rule=d.rule_id,
         timer=d.timer, citation=rule.citation, acting_authority=acting.code,
         opened_at=d.opened_at, due_at=d.due_at,

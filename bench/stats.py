@@ -6,7 +6,7 @@ own pace, slower with some counterparts, about 8 % are refused with grounds and 
 about 7 history events per request and the deadlines the steps open and close. FR-MJ is a
 party to half of the requests. Then it times `mla.stats.report` (what `GET /stats` returns)
 for an officer of FR-MJ and for an admin (the whole instance: before and after sealing the
-past months, as the worker does when each ends, mla/stats_seal.py), and prints each
+past months, as the worker does when each ends, mla/stats/seal.py), and prints each
 statement's time and the EXPLAIN ANALYZE of the slowest ones.
 
     python -m bench.stats [--requests 1000000] [--database postgresql+psycopg://...]
@@ -31,6 +31,7 @@ from mla import db
 from mla.models import User
 from mla.stats import report as stats
 from mla.stats import seal as stats_seal
+from mla.stats.query import Report
 
 SCHEMA = "mla_bench_stats"
 COUNTRIES = ("FR", "KE", "US", "DE", "IT", "ES", "NL", "BE", "GB", "IE", "PT", "PL", "RO", "GR",
@@ -207,7 +208,7 @@ def statement_log(engine: Engine) -> Iterator[list[dict[str, Any]]]:
 
 
 def timed_report(engine: Engine, username: str, runs: int, **window: Any
-                 ) -> tuple[float, list[dict[str, Any]], stats.Report]:
+                 ) -> tuple[float, list[dict[str, Any]], Report]:
     """Best of `runs` (the first warms the cache, as a server's would be)."""
     best, best_log, report = float("inf"), [], None
     for _ in range(runs):

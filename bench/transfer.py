@@ -44,7 +44,7 @@ from mla import db, security, templates
 from mla.directory import service as directory
 from mla.models import AuditEvent, HistoryEvent, InboxMessage, OutboxMessage, Request
 from mla.requests import filing, lifecycle
-from mla.transfer import service as transfer
+from mla.transfer import peers as transfer_peers
 
 ROOT = Path(__file__).resolve().parents[1]
 MLA = [sys.executable, "-m", "cli"]
@@ -99,9 +99,9 @@ class Node:
         self.url = prepare(self.base_url, self.schema)
         self.engine = db.make_engine(self.url, pool_size=2, max_overflow=2)
         with db.unit_of_work(self.engine) as s:
-            home = transfer.init_instance(s, code=self.code, country=self.country,
-                                          name=f"Central authority {self.code}",
-                                          timezone=self.timezone, languages=["en"])
+            home = transfer_peers.init_instance(s, code=self.code, country=self.country,
+                                                name=f"Central authority {self.code}",
+                                                timezone=self.timezone, languages=["en"])
             for role in ("officer", "supervisor"):
                 directory.add_user(s, home, username=f"{self.code}.{role}", full_name=role,
                                    role=role)
@@ -163,7 +163,7 @@ def _peer_all(nodes: list[Node]) -> None:
         with db.unit_of_work(node.engine) as s:  # type: ignore[arg-type]
             for other in nodes:
                 if other is not node:
-                    transfer.add_peer(s, other.code, other.base)
+                    transfer_peers.add_peer(s, other.code, other.base)
 
 
 def _approved(node: Node, targets: list[str]) -> list[str]:

@@ -17,6 +17,11 @@ from mla import db, hooks, settings
 @click.group()
 def main() -> None:
     """Workflow engine for mutual legal assistance and extradition requests."""
+    try:
+        settings.get()
+    except settings.SettingsError as exc:
+        raise click.ClickException(f"{exc} (fix or unset it; see the README's "
+                                   "Configuration)") from None
     hooks.install()
 
 

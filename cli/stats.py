@@ -13,6 +13,8 @@ from mla.directory import service as directory
 from mla.errors import DomainError
 from mla.stats import report as stats
 from mla.stats import seal as stats_seal
+from mla.stats.periods import PERIODS
+from mla.stats.query import sealed_span
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -23,7 +25,7 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 @click.option("--user", "username",
               help="See what this user sees (their authority; an admin: the instance). "
                    "Without it: every authority on the instance.")
-@click.option("--period", type=click.Choice(stats.PERIODS), default="month", show_default=True)
+@click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True)
 @click.option("--since", type=click.DateTime(), help="From this date or instant (UTC).")
 @click.option("--until", type=click.DateTime(), help="Up to this date or instant (UTC), "
               "exclusive.")
@@ -71,7 +73,7 @@ def seal_command(database: str) -> None:
         sessions = db.session_factory(engine)
         months = stats_seal.seal_due(sessions)
         with sessions() as session:
-            span = stats_seal.sealed(session)
+            span = sealed_span(session)
     finally:
         engine.dispose()
     click.echo(f"sealed {', '.join(months)}" if months else "no month to seal")

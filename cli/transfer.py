@@ -1,5 +1,5 @@
 """`mla transfer` (this instance's identity, keys, outbox) and `mla peers` (other
-authorities' instances). See mla/transfer.py; README "Electronic transfer between instances".
+authorities' instances). See mla/transfer/; README "Electronic transfer between instances".
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from sqlalchemy import select
 from cli.output import database_option, table, transaction
 from mla import audit
 from mla.models import OutboxMessage, Peer, TransferKey
-from mla.transfer import service as transfer
+from mla.transfer import keys as transfer_keys
+from mla.transfer import outbox as transfer_outbox
+from mla.transfer import peers as transfer_peers
+from mla.transfer.errors import DeliveryError
 
 
 def register(main: click.Group) -> None:
@@ -37,10 +40,10 @@ def init_command(code: str, country: str, name: str, timezone: str, languages: s
                  database: str) -> None:
     """Create this instance's authority (unless it exists) and its transfer keys."""
     with transaction(database) as session:
-        transfer.init_instance(session, code=code, country=country, name=name,
-                               timezone=timezone,
-                               languages=[x.strip() for x in languages.split(",") if x.strip()])
-        kids = [k["kid"] for k in transfer.public_jwks(session)]
+        transfer_peers.init_instance(
+            session, code=code, country=country, name=name, timezone=timezone,
+            languages=[x.strip() for x in languages.split(",") if x.strip()])
+        kids = [k["kid"] for k in transfer_keys.public_jwks(session)]
     click.echo(f"{code} ready for electronic transfer; keys {', '.join(kids)}")
     click.echo(f"run `mla serve` and `mla worker` with MLA_INSTANCE_AUTHORITY={code}")
 
@@ -58,7 +61,7 @@ def keys_command(action: str, kid: str | None, use: str, database: str) -> None:
     with transaction(database) as session:
         if action == "rotate":
             for one in ("sig", "enc") if use == "both" else (use,):
-                key = transfer.rotate_key(session, one)
+                key = transfer_keys.rotate_key(session, one)
                 audit.record(session, "transfer.key_rotate", object_type="transfer_key",
                              object_id=key.kid, detail={"use": one, "via": "cli"})
                 click.echo(f"new {one} key {key.kid}")
@@ -66,7 +69,7 @@ def keys_command(action: str, kid: str | None, use: str, database: str) -> None:
         if action == "retire":
             if not kid:
                 raise click.UsageError("retire needs the KID")
-            transfer.retire_key(session, kid)
+            transfer_keys.retire_key(session, kid)
             audit.record(session, "transfer.key_retire", object_type="transfer_key",
                          object_id=kid, detail={"via": "cli"})
             click.echo(f"transfer key {kid} retired")
@@ -113,7 +116,7 @@ def outbox_command(status: str, limit: int, database: str) -> None:
 def retry_command(message_id: uuid.UUID, database: str) -> None:
     """Deliver MESSAGE_ID again from now on (e.g. a failed one after the peer is fixed)."""
     with transaction(database) as session:
-        transfer.retry(session, message_id)
+        transfer_outbox.retry(session, message_id)
     click.echo(f"message {message_id} will be delivered by the next `mla worker` pass")
 
 
@@ -130,7 +133,7 @@ def peers_add(code: str, url: str, database: str) -> None:
     """Register CODE's instance: fetches its identity (GET /transfer/identity, which becomes
     the directory entry) and its transfer keys (GET /.well-known/jwks.json)."""
     with transaction(database) as session:
-        peer = transfer.add_peer(session, code, url)
+        peer = transfer_peers.add_peer(session, code, url)
         kids = [k["kid"] for k in peer.signing_jwks + peer.encryption_jwks]
     click.echo(f"peer {code} at {url.rstrip('/')}; keys {', '.join(kids)}")
 
@@ -149,8 +152,8 @@ def peers_refresh(code: str | None, database: str) -> None:
         failed = []
         for peer in peers:
             try:
-                changed = transfer.refresh_peer(session, peer)
-            except transfer.DeliveryError as exc:
+                changed = transfer_peers.refresh_peer(session, peer)
+            except DeliveryError as exc:
                 failed.append(peer.authority.code)
                 click.echo(f"{peer.authority.code}: {exc}", err=True)
                 continue

@@ -1,5 +1,5 @@
 """`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
-pages (mla/oncall/paging.py), delivers to peer instances (mla/transfer/) and seals each
+pages (mla/oncall/delivery.py), delivers to peer instances (mla/transfer/) and seals each
 month's statistics once it is over (mla/stats/seal.py), each on its own thread where one
 must not hold the others back."""
 
@@ -17,9 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from mla import db, hooks, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
+from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
 from mla.stats import seal as stats_seal
-from mla.transfer import service as transfer
+from mla.transfer import delivery as transfer_delivery
 
 log = logging.getLogger("mla.worker")
 # How often the worker looks for a month of statistics to seal (mla/stats/seal.py).
@@ -33,7 +34,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     hooks.install()
     stop = stop or threading.Event()
     # Delivery to peer instances runs beside, on its own thread.
-    delivery = transfer.start_delivery(engine, stop, once=once)
+    delivery = transfer_delivery.start_delivery(engine, stop, once=once)
     # So does the sealing of statistics: years of months on a first start must not hold
     # alerts back.
     sealer = threading.Thread(target=seal, name="mla-stats-seal", daemon=True,
@@ -48,7 +49,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
             with sessions() as session, session.begin():
                 result = escalation.run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
-                pages = paging.run_batch(session, now=clock(), limit=batch)
+                pages = page_delivery.run_batch(session, now=clock(), limit=batch)
         except SQLAlchemyError:
             # The batch rolled back and its steps stay due: a lost connection or a lock
             # timeout must not stop every alert of the authority, so wait and claim again.
@@ -65,8 +66,8 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         if once:
             break
         with sessions() as session:
-            upcoming = min((t for t in (escalation.next_due(session), paging.next_due(session))
-                            if t), default=None)
+            upcoming = min((t for t in (escalation.next_due(session),
+                                        page_delivery.next_due(session)) if t), default=None)
         wait = poll
         if upcoming is not None:
             wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
@@ -80,7 +81,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
 
 def seal(engine: Engine, stop: threading.Event, *, once: bool = False,
          clock: Callable[[], datetime] = utcnow) -> None:
-    """Seals each month of statistics once it is over (mla/stats_seal.py): looks every
+    """Seals each month of statistics once it is over (mla/stats/seal.py): looks every
     `SEAL_EVERY` seconds, a month falling due once a month; `once`: what is due now."""
     sessions = db.session_factory(engine)
     while not stop.is_set():

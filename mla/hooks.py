@@ -12,13 +12,13 @@ from mla.deadlines import escalation
 from mla.deadlines import service as deadlines
 from mla.oncall import paging
 from mla.requests import lifecycle
-from mla.transfer import service as transfer
+from mla.transfer import outbox as transfer_outbox
 
 # Run in this order inside the transition's transaction.
 TRANSITION_HOOKS: tuple[lifecycle.TransitionHook, ...] = (
     deadlines.on_transition,
     paging.on_transition,
-    transfer.on_transition,
+    transfer_outbox.on_transition,
 )
 ALERT_HOOKS: tuple[escalation.AlertHook, ...] = (paging.on_alert,)
 

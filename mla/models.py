@@ -118,14 +118,14 @@ class Request(Base):
 
     __tablename__ = "requests"
     __table_args__ = (
-        # On PostgreSQL each also carries what the statistics read (mla/stats.py), so a
+        # On PostgreSQL each also carries what the statistics read (mla/stats/report.py), so a
         # party's figures come from index-only scans, not from the table.
         Index("ix_requests_requesting_state", "requesting_authority_id", "state",
               postgresql_include=["requested_authority_id", *STATS_INCLUDE]),
         Index("ix_requests_requested_state", "requested_authority_id", "state",
               postgresql_include=["requesting_authority_id", *STATS_INCLUDE]),
         # Instance-wide statistics: the stages that ended outside the sealed months
-        # (mla/stats_seal.py), a range of each milestone.
+        # (mla/stats/seal.py), a range of each milestone.
         *(Index(f"ix_requests_{column}", column,
                 postgresql_where=text(f"{column} IS NOT NULL"),
                 sqlite_where=text(f"{column} IS NOT NULL"))
@@ -193,7 +193,7 @@ class HistoryEvent(Base):
     __tablename__ = "history_events"
     __table_args__ = (
         Index("ix_history_events_request_at", "request_id", "at"),
-        # Statistics (mla/stats.py): refusals and their grounds.
+        # Statistics (mla/stats/report.py): refusals and their grounds.
         Index("ix_history_events_refusals", "at", postgresql_where=text("event = 'refuse'"),
               sqlite_where=text("event = 'refuse'"), postgresql_include=["request_id", "data"]),
     )
@@ -649,7 +649,7 @@ class InboxMessage(Base):
     receipt: Mapped[str] = mapped_column(Text)
 
 
-# -- sealed statistics (mla/stats_seal.py) ----------------------------------------------------
+# -- sealed statistics (mla/stats/seal.py) ----------------------------------------------------
 # Figures of a UTC month that stop changing once the month is over, summed when it is sealed so
 # that the instance-wide statistics read a few rows per month instead of every request. A
 # month is "YYYY-MM"; sealed months are contiguous, each with all its rows, or none.

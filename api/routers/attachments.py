@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, UploadFile, status
 
-from api import schemas
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described
-from mla import access
+from api.schemas.attachments import AttachmentOut
+from mla import access, audit
 from mla.requests import attachments
 
 router = APIRouter(tags=["attachments"],
@@ -27,9 +27,9 @@ def _chunks(upload: UploadFile) -> Iterator[bytes]:
 
 
 @router.post("/requests/{request_id}/attachments", status_code=status.HTTP_201_CREATED,
-             response_model=schemas.AttachmentOut)
+             response_model=AttachmentOut)
 def upload(request_id: uuid.UUID, file: UploadFile, session: SessionDep, user: UserDep,
-           response: Response) -> schemas.AttachmentOut:
+           response: Response) -> AttachmentOut:
     """Attach a file (multipart field `file`); its SHA-256 is recorded. Authorization: officer
     or supervisor of a party."""
     request = access.get_request(session, request_id, user)
@@ -39,16 +39,20 @@ def upload(request_id: uuid.UUID, file: UploadFile, session: SessionDep, user: U
                                  content_type=file.content_type or "", content=content)
     session.commit()
     response.headers["Location"] = f"/attachments/{attachment.id}"
-    return schemas.AttachmentOut.model_validate(attachment)
+    return AttachmentOut.model_validate(attachment)
 
 
-@router.get("/requests/{request_id}/attachments", response_model=list[schemas.AttachmentOut])
+@router.get("/requests/{request_id}/attachments", response_model=list[AttachmentOut])
 def list_attachments(request_id: uuid.UUID, session: SessionDep,
-                     user: UserDep) -> list[schemas.AttachmentOut]:
+                     user: UserDep) -> list[AttachmentOut]:
     """Files attached to the request. Authorization: officer or supervisor of a party."""
     request = access.get_request(session, request_id, user)
-    return [schemas.AttachmentOut.model_validate(a)
-            for a in attachments.for_request(session, request, user)]
+    files = [AttachmentOut.model_validate(a)
+             for a in attachments.for_request(session, request, user)]
+    audit.record(session, "request.list_attachments", actor=user, object_type="request",
+                 object_id=str(request.id))
+    session.commit()
+    return files
 
 
 @router.get("/attachments/{attachment_id}", response_class=Response,

@@ -7,30 +7,33 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api import projections, schemas
+from api import projections
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
+from api.schemas.auth import TokenOut
+from api.schemas.users import UserOut
 from mla import security
-from mla.transfer import service as transfer
+from mla.transfer import keys as transfer_keys
+from mla.transfer import peers as transfer_peers
 
 router = APIRouter(tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/auth/token", response_model=schemas.TokenOut,
+@router.post("/auth/token", response_model=TokenOut,
              responses={429: PROBLEM_RESPONSES[401] | {"description": "Too many failed logins"}})
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
-          session: SessionDep) -> schemas.TokenOut:
+          session: SessionDep) -> TokenOut:
     """Exchange username and password for a short-lived access token (OAuth2 password form).
     Authorization: public; failed logins are rate-limited per account and per address."""
     ip = request.client.host if request.client else "unknown"
     user = security.authenticate(session, form.username, form.password, ip)
     access_token, expires_in = security.issue_access_token(session, user)
     session.commit()
-    return schemas.TokenOut(access_token=access_token, expires_in=expires_in)
+    return TokenOut(access_token=access_token, expires_in=expires_in)
 
 
-@router.get("/auth/me", response_model=schemas.UserOut)
-def me(user: UserDep) -> schemas.UserOut:
+@router.get("/auth/me", response_model=UserOut)
+def me(user: UserDep) -> UserOut:
     """Who the token belongs to. Authorization: any role."""
     return projections.user_out(user)
 
@@ -41,7 +44,7 @@ def jwks(session: SessionDep) -> dict[str, Any]:
     transfer, its transfer keys (`purpose: transfer`; `use` sig or enc). Authorization:
     public."""
     keys = security.jwks(session)
-    if transfer.home_code() is not None:
-        keys["keys"] = [*keys["keys"], *transfer.public_jwks(session)]
+    if transfer_peers.home_code() is not None:
+        keys["keys"] = [*keys["keys"], *transfer_keys.public_jwks(session)]
     session.commit()
     return keys

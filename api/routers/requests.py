@@ -9,9 +9,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api import projections, schemas
+from api import projections
 from api.deps import IfMatchDep, SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
+from api.schemas.requests import (
+    FileRequestIn,
+    HistoryOut,
+    HistoryStatusOut,
+    IncomingIn,
+    RequestOut,
+    RequestPage,
+    StatusOut,
+    TransitionIn,
+    TransitionOut,
+    TranslationIn,
+    UpdateDraftIn,
+)
 from mla import access, audit
 from mla.deadlines import service as deadlines
 from mla.directory import service as directory
@@ -24,7 +37,7 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-@router.get("", response_model=schemas.RequestPage)
+@router.get("", response_model=RequestPage)
 def list_requests(
     session: SessionDep,
     user: UserDep,
@@ -35,17 +48,17 @@ def list_requests(
                                       description="My authority's side")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = 50,
-) -> schemas.RequestPage:
+) -> RequestPage:
     """Requests my authority is a party to, newest first. Authorization: any role."""
     page = listing.list_requests(session, user, kind=kind, state=state, counterpart=counterpart,
                                  side=side, cursor=cursor, limit=limit)
-    return schemas.RequestPage(items=[projections.summary(r, user) for r in page.items],
-                               next_cursor=page.next_cursor)
+    return RequestPage(items=[projections.summary(r, user) for r in page.items],
+                       next_cursor=page.next_cursor)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.RequestOut)
-def file_request(body: schemas.FileRequestIn, session: SessionDep, user: UserDep,
-                 response: Response) -> schemas.RequestOut:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RequestOut)
+def file_request(body: FileRequestIn, session: SessionDep, user: UserDep,
+                 response: Response) -> RequestOut:
     """File a draft from a template. Authorization: officer or supervisor."""
     requested = _authority(session, body.requested_authority, "requested_authority")
     request = filing.file_request(
@@ -58,9 +71,9 @@ def file_request(body: schemas.FileRequestIn, session: SessionDep, user: UserDep
     return projections.full(session, request, user)
 
 
-@router.post("/incoming", status_code=status.HTTP_201_CREATED, response_model=schemas.RequestOut)
-def register_incoming(body: schemas.IncomingIn, session: SessionDep, user: UserDep,
-                      response: Response) -> schemas.RequestOut:
+@router.post("/incoming", status_code=status.HTTP_201_CREATED, response_model=RequestOut)
+def register_incoming(body: IncomingIn, session: SessionDep, user: UserDep,
+                      response: Response) -> RequestOut:
     """Register a request received outside the system (paper, e-mail). Authorization: officer
     or supervisor of the requested authority."""
     requesting = _authority(session, body.requesting_authority, "requesting_authority")
@@ -75,7 +88,7 @@ def register_incoming(body: schemas.IncomingIn, session: SessionDep, user: UserD
     return projections.full(session, request, user)
 
 
-@router.get("/{request_id}", response_model=schemas.RequestOut | schemas.StatusOut)
+@router.get("/{request_id}", response_model=RequestOut | StatusOut)
 def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
                 response: Response) -> Any:
     """The request; liaison, contact point and admin roles get the status projection.
@@ -92,9 +105,9 @@ def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
     return out
 
 
-@router.patch("/{request_id}", response_model=schemas.RequestOut)
-def update_draft(request_id: uuid.UUID, body: schemas.UpdateDraftIn, session: SessionDep,
-                 user: UserDep, expected: IfMatchDep, response: Response) -> schemas.RequestOut:
+@router.patch("/{request_id}", response_model=RequestOut)
+def update_draft(request_id: uuid.UUID, body: UpdateDraftIn, session: SessionDep,
+                 user: UserDep, expected: IfMatchDep, response: Response) -> RequestOut:
     """Replace the form of a draft. Send `If-Match: "<version>"`. Authorization: officer or
     supervisor of the requesting authority."""
     request = access.get_request(session, request_id, user)
@@ -104,9 +117,9 @@ def update_draft(request_id: uuid.UUID, body: schemas.UpdateDraftIn, session: Se
     return projections.full(session, request, user)
 
 
-@router.post("/{request_id}/transitions", response_model=schemas.TransitionOut)
-def fire_event(request_id: uuid.UUID, body: schemas.TransitionIn, session: SessionDep,
-               user: UserDep, expected: IfMatchDep, response: Response) -> schemas.TransitionOut:
+@router.post("/{request_id}/transitions", response_model=TransitionOut)
+def fire_event(request_id: uuid.UUID, body: TransitionIn, session: SessionDep,
+               user: UserDep, expected: IfMatchDep, response: Response) -> TransitionOut:
     """Fire a workflow event (see `allowed_events`). Send `If-Match: "<version>"` to be sure
     nobody changed the request since you read it. Authorization: the party and role the
     workflow names for the event."""
@@ -116,19 +129,25 @@ def fire_event(request_id: uuid.UUID, body: schemas.TransitionIn, session: Sessi
                                   **data)
     session.commit()
     _etag(response, result.version)
-    return schemas.TransitionOut(reference=request.reference, event=result.event,
-                                 from_state=result.from_state, to_state=result.to_state,
-                                 version=result.version,
-                                 allowed_events=lifecycle.allowed_events(request, user))
+    return TransitionOut(reference=request.reference, event=result.event,
+                         from_state=result.from_state, to_state=result.to_state,
+                         version=result.version,
+                         allowed_events=lifecycle.allowed_events(request, user))
 
 
 @router.get("/{request_id}/history",
-            response_model=list[schemas.HistoryOut] | list[schemas.HistoryStatusOut])
+            response_model=list[HistoryOut] | list[HistoryStatusOut])
 def history(request_id: uuid.UUID, session: SessionDep, user: UserDep) -> Any:
     """Every state change, oldest first; actors and reasons for content roles only.
     Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
-    return [projections.history(e, user) for e in lifecycle.history(session, request)]
+    events = [projections.history(e, user) for e in lifecycle.history(session, request)]
+    if access.can_read_content(user):
+        # Who acted and the reasons they gave are the case's content.
+        audit.record(session, "request.read_history", actor=user, object_type="request",
+                     object_id=str(request.id))
+        session.commit()
+    return events
 
 
 @router.get("/{request_id}/document", response_class=HTMLResponse,
@@ -169,7 +188,7 @@ def list_translations(request_id: uuid.UUID, session: SessionDep,
 
 
 @router.put("/{request_id}/translations/{language}", status_code=status.HTTP_204_NO_CONTENT)
-def put_translation(request_id: uuid.UUID, language: str, body: schemas.TranslationIn,
+def put_translation(request_id: uuid.UUID, language: str, body: TranslationIn,
                     session: SessionDep, user: UserDep) -> Response:
     """Store the translation of the free-text fields into `language`. Authorization: officer
     or supervisor of the requesting authority, before transmission."""

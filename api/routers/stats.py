@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
 
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
+from api.schemas.stats import SealedMonths, StatsOut, TableOut
 from mla.stats import charts
 from mla.stats import report as stats
+from mla.stats.query import Report
 
 router = APIRouter(prefix="/stats", tags=["statistics"], responses=PROBLEM_RESPONSES)
 
@@ -26,31 +27,7 @@ Until = Annotated[datetime | None, Query(description="Up to this instant or date
 Period = Annotated[Literal["month", "quarter"], Query(description="UTC months or quarters")]
 
 
-class TableOut(BaseModel):
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
-
-
-class SealedMonths(BaseModel):
-    """The months whose figures come from their sealed summaries (the instance-wide view)."""
-
-    first: str
-    last: str
-
-
-class StatsOut(BaseModel):
-    scope: str
-    instance_wide: bool
-    since: datetime | None
-    until: datetime | None
-    period: str
-    generated_at: datetime
-    sealed_months: SealedMonths | None
-    tables: dict[str, TableOut]
-
-
-def _out(report: stats.Report) -> StatsOut:
+def _out(report: Report) -> StatsOut:
     return StatsOut(
         scope=report.scope.label, instance_wide=report.scope.instance_wide,
         since=report.since, until=report.until, period=report.period,
@@ -106,7 +83,7 @@ def table_csv(table: str, session: SessionDep, user: UserDep, since: Since = Non
         "Content-Disposition": f'attachment; filename="{result.name}.csv"'})
 
 
-def _page(report: stats.Report, query: str) -> str:
+def _page(report: Report, query: str) -> str:
     e = html.escape
     window = " to ".join(x.date().isoformat() if x else "…" for x in (report.since,
                                                                        report.until))

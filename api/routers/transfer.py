@@ -1,51 +1,30 @@
 """Electronic transfer between instances: who this instance is, and its inbox for envelopes
-from peers (mla/transfer.py). No bearer token here: a message is authenticated by its
+from peers (mla/transfer/). No bearer token here: a message is authenticated by its
 signature, made with a key the sending peer published."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described, problem
-from mla import access
+from api.schemas.transfer import IdentityOut, ReceiptOut, TransferMessageOut
+from mla import access, settings
+from mla.transfer import inbox as transfer_inbox
 from mla.transfer import log as transfer_log
-from mla.transfer import service as transfer
+from mla.transfer import peers as transfer_peers
+from mla.transfer.errors import TransferRejected
 
 router = APIRouter(prefix="/transfer", tags=["transfer"])
 # Per request, for the officers and liaison officers following it.
 requests_router = APIRouter(prefix="/requests", tags=["transfer"],
                             responses=PROBLEM_RESPONSES)
-
-
-class TransferMessageOut(BaseModel):
-    """One message exchanged with the other party's instance about a request."""
-
-    direction: str = Field(description="sent or received", examples=["sent"])
-    message_id: uuid.UUID
-    kind: str = Field(description="request (the request itself) or status (a step)",
-                      examples=["request"])
-    event: str = Field(examples=["transmit"])
-    counterpart: str = Field(description="the other instance's authority",
-                             examples=["KE-ODPP"])
-    status: str = Field(description="sent: pending, delivered or failed; received: the "
-                                    "outcome (accepted, applied, ignored)",
-                        examples=["delivered"])
-    at: datetime = Field(description="when it was written (sent) or received")
-    delivered_at: datetime | None = None
-    attempts: int = 0
-    next_attempt_at: datetime | None = Field(
-        default=None, description="pending: when the worker tries again")
-    last_error: str | None = Field(default=None,
-                                   description="why the last delivery attempt failed")
 
 
 @requests_router.get("/{request_id}/transfers", response_model=list[TransferMessageOut])
@@ -57,28 +36,12 @@ def request_transfers(request_id: uuid.UUID, session: SessionDep,
     return [TransferMessageOut(**vars(m)) for m in transfer_log.for_request(session, request)]
 
 
-class IdentityOut(BaseModel):
-    code: str
-    country: str
-    name: str
-    timezone: str
-    languages: list[str]
-
-
-class ReceiptOut(BaseModel):
-    """`receipt`: JWS (ES256, our transfer signing key) of {message_id, sender, receiver,
-    payload_sha256, received_at, request_reference, outcome}."""
-
-    message_id: str | None = None
-    receipt: str
-
-
 @router.get("/identity", response_model=IdentityOut,
             responses={404: PROBLEM_RESPONSES[404]})
 def identity(session: SessionDep) -> IdentityOut:
     """The authority this instance hosts, for peers registering it (`mla peers add`).
     Authorization: public."""
-    return IdentityOut(**transfer.identity(session))
+    return IdentityOut(**transfer_peers.identity(session))
 
 
 _BODY = {
@@ -136,26 +99,26 @@ async def inbox(request: Request) -> Any:
     Every rejection is recorded in the audit trail and changes nothing else.
     Authorization: public; the message must be signed with a transfer key its sender (a
     registered peer) published, and encrypted to one of ours."""
-    limit = transfer.max_envelope_bytes()
+    limit = settings.get().transfer_envelope_limit
     raw = await _read(request, limit)
     sessions = request.app.state.sessions
 
     def work() -> tuple[str, str | None]:
         with sessions() as session:
             if raw is None:
-                rejected = transfer.TransferRejected(
+                rejected = TransferRejected(
                     413, "too_large", f"envelopes are limited to {limit} bytes")
-                transfer.record_rejection(session, rejected, size=limit + 1)
+                transfer_inbox.record_rejection(session, rejected, size=limit + 1)
                 session.commit()
                 raise rejected
             envelope = _envelope(raw, request.headers.get("content-type", "").lower())
-            receipt = transfer.handle_inbound(session, envelope)
-            claims = transfer.receipt_claims(receipt)
+            receipt = transfer_inbox.handle_inbound(session, envelope)
+            claims = transfer_inbox.receipt_claims(receipt)
             return receipt, claims.get("message_id")
 
     try:
         receipt, message_id = await run_in_threadpool(work)
-    except transfer.TransferRejected as exc:
+    except TransferRejected as exc:
         extra: dict[str, Any] = {"reason": exc.reason, "instance": request.url.path}
         if exc.message_id:
             extra["message_id"] = exc.message_id

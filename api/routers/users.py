@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from api import projections, schemas
+from api import projections
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
+from api.schemas.users import UserIn, UserOut, UserPatch
 from mla import accounts
 
 # users.id is a 32-bit integer: a larger id is a 422, not a database error.
@@ -17,15 +18,15 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id")]
 router = APIRouter(prefix="/users", tags=["users"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("", response_model=list[schemas.UserOut])
-def list_users(session: SessionDep, user: UserDep) -> list[schemas.UserOut]:
+@router.get("", response_model=list[UserOut])
+def list_users(session: SessionDep, user: UserDep) -> list[UserOut]:
     """Users of my authority. Authorization: admin."""
     return [projections.user_out(u) for u in accounts.list_users(session, user)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.UserOut)
-def create_user(body: schemas.UserIn, session: SessionDep, user: UserDep,
-                response: Response) -> schemas.UserOut:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+def create_user(body: UserIn, session: SessionDep, user: UserDep,
+                response: Response) -> UserOut:
     """Add a user to my authority. Authorization: admin."""
     created = accounts.create_user(session, user, **body.model_dump())
     session.commit()
@@ -33,15 +34,15 @@ def create_user(body: schemas.UserIn, session: SessionDep, user: UserDep,
     return projections.user_out(created)
 
 
-@router.get("/{user_id}", response_model=schemas.UserOut)
-def get_user(user_id: UserId, session: SessionDep, user: UserDep) -> schemas.UserOut:
+@router.get("/{user_id}", response_model=UserOut)
+def get_user(user_id: UserId, session: SessionDep, user: UserDep) -> UserOut:
     """One user of my authority. Authorization: admin."""
     return projections.user_out(accounts.get_user(session, user, user_id))
 
 
-@router.patch("/{user_id}", response_model=schemas.UserOut)
-def update_user(user_id: UserId, body: schemas.UserPatch, session: SessionDep,
-                user: UserDep) -> schemas.UserOut:
+@router.patch("/{user_id}", response_model=UserOut)
+def update_user(user_id: UserId, body: UserPatch, session: SessionDep,
+                user: UserDep) -> UserOut:
     """Change role, name, e-mail, password; deactivate. Authorization: admin."""
     target = accounts.get_user(session, user, user_id)
     accounts.update_user(session, user, target, **body.model_dump(exclude_unset=True))

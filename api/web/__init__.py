@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.web.session import PREFIX
 
 
-def install(app: FastAPI) -> None:
-    from api.web import pages
+def page_routers() -> list[APIRouter]:
+    """Every console router, in the order their routes are matched."""
+    from api.web.pages import alerts, drafting, login, oncall, requests, translations, workflows
 
-    app.include_router(pages.router)
+    return [login.router, requests.router, translations.router, drafting.router, alerts.router,
+            oncall.router, workflows.router]
+
+
+def install(app: FastAPI) -> None:
+    for router in page_routers():
+        app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="console-static")

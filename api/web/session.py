@@ -32,7 +32,7 @@ CSRF_COOKIE = "mla_console_csrf"
 FLASH_COOKIE = "mla_console_flash"
 CSRF_FIELD = "csrf_token"
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+html = Jinja2Templates(directory=str(Path(__file__).parent / "html"))
 
 
 class LoginRequired(Exception):
@@ -148,7 +148,7 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None,
          status_code: int = 200) -> Response:
     ctx = {"user": getattr(request.state, "user", None), "csrf": csrf_token(request),
            "flash": _take_flash(request), "prefix": PREFIX, **(context or {})}
-    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response = html.TemplateResponse(request, name, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from mla.errors import NotFound
-from mla.stats.report import Report
+from mla.stats.query import Report
 
 WIDTH, PLOT_HEIGHT = 720, 220
 LEFT, RIGHT, TOP, LABELS = 56, 16, 40, 70

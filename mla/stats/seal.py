@@ -2,7 +2,7 @@
 once, so that the instance-wide report reads a few rows per month instead of every request.
 
 What a month holds never changes after it ends, because every instant the figures measure is
-written with the change that makes it, at the time of that change (mla/lifecycle.py), and
+written with the change that makes it, at the time of that change (mla/requests/lifecycle.py), and
 never rewritten: a stage's end (the first transmission, acknowledgement, execution), a
 deadline's closing, a refusal, a filing. So a month is sealed only a margin after its end
 (`MARGIN`: a transaction still open across midnight, a server clock behind), and then holds:
@@ -50,17 +50,10 @@ from mla.models import (
     StatsStageDays,
     StatsVolume,
 )
-from mla.stats.report import (
-    MILESTONE_COLUMN,
-    STAGES,
-    centidays,
-    floordiv,
-    grounds_of,
-    month_label,
-    month_start,
-    next_month,
-)
-from mla.stats.report import sealed_span as sealed
+from mla.stats.durations import MILESTONE_COLUMN, STAGES
+from mla.stats.periods import centidays, floordiv, month_label, month_start, next_month
+from mla.stats.query import sealed_span
+from mla.stats.sections import grounds_of
 
 MARGIN = timedelta(days=1)
 TABLES = (StatsStageCentidays, StatsStageDays, StatsRefusalGround, StatsVolume)
@@ -69,7 +62,7 @@ TABLES = (StatsStageCentidays, StatsStageDays, StatsRefusalGround, StatsVolume)
 def due(session: Session, now: datetime | None = None) -> list[str]:
     """The months over (by `MARGIN`) and not sealed yet, oldest first."""
     now = now or utcnow()
-    done = sealed(session)
+    done = sealed_span(session)
     if done is not None:
         month = next_month(done[1])
     else:

@@ -11,7 +11,7 @@ import pytest
 from starlette.datastructures import FormData
 
 from api.web import forms
-from api.web.session import templates as jinja
+from api.web.session import html as jinja
 from mla import templates
 from mla.errors import FieldProblem
 

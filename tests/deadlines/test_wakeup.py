@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from mla import wakeup
 from mla.oncall import paging
-from mla.transfer import service as transfer
+from mla.transfer import outbox as transfer_outbox
 
 LONG = 30.0  # a poll interval the tests must never wait out
 
@@ -30,7 +30,7 @@ def _wait_in_thread(waker: wakeup.Waker, seconds: float, stop: threading.Event
 
 
 def test_a_commit_with_notify_wakes_the_waiting_loop(pg_engine: Engine) -> None:
-    for channel in (paging.NOTIFY_CHANNEL, transfer.NOTIFY_CHANNEL):
+    for channel in (paging.NOTIFY_CHANNEL, transfer_outbox.NOTIFY_CHANNEL):
         waker = wakeup.Waker(pg_engine, channel)
         waker.listen()  # listening before the commit, as the worker is while it sleeps
         thread, took = _wait_in_thread(waker, LONG, threading.Event())

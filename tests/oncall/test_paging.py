@@ -19,6 +19,7 @@ from mla import clock, db, templates
 from mla.deadlines import escalation
 from mla.errors import Conflict, Forbidden, NotFound
 from mla.models import Deadline, DeadlineStep, Notification, Page, Request
+from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
 from mla.oncall import service as oncall
 from mla.requests import filing, lifecycle
@@ -99,7 +100,7 @@ def test_unacknowledged_page_climbs_at_the_delays_and_stops_when_acknowledged(
     assert page.next_escalation_at == T0 + timedelta(minutes=5)
 
     # Step 1 at once: desk A by e-mail and webhook; the inbox entry exists already.
-    result = paging.run_batch(session, now=T0)
+    result = page_delivery.run_batch(session, now=T0)
     assert (result.escalated, result.sent) == (0, 2)
     a, b = f"contact:{ids['a']}", f"contact:{ids['b']}"
     assert sorted(_sent(session, page)) == [(0, 0, a, "email"), (0, 0, a, "webhook"),
@@ -116,8 +117,8 @@ def test_unacknowledged_page_climbs_at_the_delays_and_stops_when_acknowledged(
     assert payload["reference"] == request.reference and payload["page_id"] == page.id
     assert delivery.headers["X-MLA-Notification-Id"] == str(payload["notification_id"])
 
-    def climb(at: timedelta) -> paging.PagingResult:
-        return paging.run_batch(session, now=T0 + at)
+    def climb(at: timedelta) -> page_delivery.PagingResult:
+        return page_delivery.run_batch(session, now=T0 + at)
 
     assert climb(timedelta(minutes=4, seconds=59)).escalated == 0
     assert climb(timedelta(minutes=5)).escalated == 1  # desk B
@@ -142,7 +143,7 @@ def test_unacknowledged_page_climbs_at_the_delays_and_stops_when_acknowledged(
     assert (page.acknowledged_by_id, page.acknowledged_via) == (world["ke.contact_point"].id,
                                                                 "api")
     before = len(paging.notifications(session, page))
-    assert climb(timedelta(hours=5)) == paging.PagingResult()
+    assert climb(timedelta(hours=5)) == page_delivery.PagingResult()
     assert len(paging.notifications(session, page)) == before
     assert len(mail.messages) == 4 and len(hook.deliveries) == 2
     # Every step of every round is on record, with its time and channel.
@@ -158,11 +159,11 @@ def test_ladder_exhausted_leaves_the_page_open_in_the_inbox(
     with clock.frozen(T0):
         _receive_urgent(session, world)
     for minutes in (0, 5, 15, 30, 60):
-        paging.run_batch(session, now=T0 + timedelta(minutes=minutes))
+        page_delivery.run_batch(session, now=T0 + timedelta(minutes=minutes))
     page = _page(session)
     assert (page.status, page.step_index, page.next_escalation_at) == ("open", 2, None)
     assert len(mail.messages) == 3
-    assert paging.next_due(session) is None
+    assert page_delivery.next_due(session) is None
 
 
 def test_failing_channel_is_retried_with_backoff_without_blocking_the_others(
@@ -171,7 +172,7 @@ def test_failing_channel_is_retried_with_backoff_without_blocking_the_others(
     hook.statuses = [500]
     with clock.frozen(T0):
         _receive_urgent(session, world)
-    result = paging.run_batch(session, now=T0)
+    result = page_delivery.run_batch(session, now=T0)
     assert (result.sent, result.retried) == (1, 1)
     assert len(mail.messages) == 1  # e-mail went out although the webhook failed
     session.expire_all()
@@ -179,10 +180,10 @@ def test_failing_channel_is_retried_with_backoff_without_blocking_the_others(
                               ).one()
     assert (webhook.status, webhook.attempts) == ("pending", 1)
     assert webhook.last_error == "webhook answered 500"
-    assert webhook.next_attempt_at == T0 + paging.BACKOFF_BASE
-    paging.run_batch(session, now=T0 + timedelta(seconds=9))
+    assert webhook.next_attempt_at == T0 + page_delivery.BACKOFF_BASE
+    page_delivery.run_batch(session, now=T0 + timedelta(seconds=9))
     assert hook.deliveries == []
-    assert paging.run_batch(session, now=T0 + timedelta(seconds=10)).sent == 1
+    assert page_delivery.run_batch(session, now=T0 + timedelta(seconds=10)).sent == 1
     assert len(hook.deliveries) == 1 and hook.deliveries[0].signature_ok
     session.expire_all()
     webhook = session.get_one(Notification, webhook.id)
@@ -194,9 +195,9 @@ def test_dead_endpoint_fails_after_the_last_attempt(
     ids = _setup(session, world, "http://127.0.0.1:9/closed")
     with clock.frozen(T0):
         _receive_urgent(session, world)
-    paging.run_batch(session, now=T0)
+    page_delivery.run_batch(session, now=T0)
     gaps = []
-    for _ in range(paging.MAX_ATTEMPTS):
+    for _ in range(page_delivery.MAX_ATTEMPTS):
         session.expire_all()
         webhook = session.scalars(select(Notification).where(
             Notification.channel == "webhook", Notification.recipient == f"contact:{ids['a']}")
@@ -204,8 +205,8 @@ def test_dead_endpoint_fails_after_the_last_attempt(
         if webhook.status != "pending":
             break
         gaps.append(webhook.next_attempt_at)
-        paging.run_batch(session, now=webhook.next_attempt_at)
-    assert webhook.status == "failed" and webhook.attempts == paging.MAX_ATTEMPTS
+        page_delivery.run_batch(session, now=webhook.next_attempt_at)
+    assert webhook.status == "failed" and webhook.attempts == page_delivery.MAX_ATTEMPTS
     assert "ConnectError" in (webhook.last_error or "")
     # Exponential: 10 s, 20 s, 40 s, ...
     deltas = [(b - a).total_seconds() for a, b in zip([T0, *gaps], gaps, strict=False)]
@@ -227,7 +228,7 @@ def test_transmitting_an_urgent_request_pages_the_requested_authority_drafts_do_
     session.commit()
     page = _page(session)
     assert (page.authority_id, page.source, page.network) == (world.ke.id, "transmit", NET)
-    assert paging.run_batch(session).sent == 2
+    assert page_delivery.run_batch(session).sent == 2
     assert json.loads(hook.deliveries[0].body)["requesting"] == "FR-MJ"
 
 
@@ -258,7 +259,7 @@ def test_urgent_overdue_deadline_pages_through_the_worker(
     page = pages[1]
     assert (page.request_id, page.source, page.status) == (urgent.id, "deadline", "open")
     assert page.alert_id is not None and "OVERDUE" in page.reason
-    paging.run_batch(session, now=T0)
+    page_delivery.run_batch(session, now=T0)
     assert len(hook.deliveries) == 1
 
 

@@ -91,15 +91,15 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
 
 
 def test_third_authority_gets_404_on_every_console_page_of_an_object(api: Api) -> None:
-    """The console's routes are not in the OpenAPI document: walk its router's routes."""
+    """The console's routes are not in the OpenAPI document: walk its routers' routes."""
     from starlette.routing import Route
 
-    from api.web import pages
+    from api.web import page_routers
     from api.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 
     ids = _objects(api) | {"action": "acknowledge"}
     checked = []
-    for route in pages.router.routes:
+    for route in [r for router in page_routers() for r in router.routes]:
         if not isinstance(route, Route):
             continue
         params = set(re.findall(r"{(\w+)}", route.path))

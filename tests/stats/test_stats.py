@@ -27,6 +27,8 @@ from mla.models import MILESTONE_COLUMNS, Authority, Deadline, HistoryEvent, Req
 from mla.requests import filing, lifecycle
 from mla.stats import charts
 from mla.stats import report as stats
+from mla.stats.durations import MILESTONE_EVENTS, MILESTONES
+from mla.stats.query import Report
 from tests.api_helpers import Api
 from tests.conftest import World
 from tests.test_migrations import _fresh_url
@@ -143,11 +145,11 @@ def fixture(session: Session, world: World) -> Fixture:
     return build(session, world)
 
 
-def records(report: stats.Report, name: str) -> list[dict[str, Any]]:
+def records(report: Report, name: str) -> list[dict[str, Any]]:
     return report.tables[name].records()
 
 
-def by(report: stats.Report, name: str, key: str) -> dict[Any, dict[str, Any]]:
+def by(report: Report, name: str, key: str) -> dict[Any, dict[str, Any]]:
     return {r[key]: r for r in records(report, name)}
 
 
@@ -334,8 +336,8 @@ def test_an_admin_sees_the_whole_instance(session: Session, world: World,
 
 def test_stage_events_exist_and_requests_keep_their_first_instant() -> None:
     events = {e for name in workflows.names() for e in workflows.get(name).events()}
-    assert set(stats.MILESTONE_EVENTS) - {"file"} <= events
-    kept = {e: column for _, events_, column in stats.MILESTONES for e in events_}
+    assert set(MILESTONE_EVENTS) - {"file"} <= events
+    kept = {e: column for _, events_, column in MILESTONES for e in events_}
     assert kept == {"file": "created_at", **MILESTONE_COLUMNS}
 
 

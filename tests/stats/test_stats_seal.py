@@ -18,8 +18,10 @@ from cli import worker
 from mla import db
 from mla.clock import frozen
 from mla.models import Request, StatsMonth, StatsVolume
+from mla.stats import periods
 from mla.stats import report as stats
 from mla.stats import seal as stats_seal
+from mla.stats.query import sealed_span
 from tests.api_helpers import Api
 from tests.conftest import World
 from tests.stats.test_stats import NOW, Fixture, build
@@ -49,7 +51,7 @@ def figures(session: Session, world: World, **kwargs: Any) -> dict[str, tuple[An
 
 def every_view(session: Session, world: World) -> list[dict[str, tuple[Any, ...]]]:
     return [figures(session, world, period=period, **window)
-            for period in stats.PERIODS for window in WINDOWS]
+            for period in periods.PERIODS for window in WINDOWS]
 
 
 def test_sealed_months_give_the_figures_computed_from_the_rows(
@@ -85,7 +87,7 @@ def test_unsealed_months_are_computed_again_from_the_rows(
     assert figures(session, world) != live
     assert stats_seal.unseal(session, "2026-02") == 3
     session.commit()
-    assert stats_seal.sealed(session) == ("2026-01", "2026-01")
+    assert sealed_span(session) == ("2026-01", "2026-01")
     assert stats_seal.unseal(session, "2026-01") == 1
     session.commit()
     assert figures(session, world) == live
@@ -113,7 +115,7 @@ def test_a_stopping_worker_seals_no_further_month(
     stop = threading.Event()
     stop.set()
     assert stats_seal.seal_due(db.session_factory(engine), NOW, stop) == []
-    assert stats_seal.sealed(session) is None
+    assert sealed_span(session) is None
 
 
 def test_nothing_to_seal_on_an_empty_instance(session: Session, engine: Engine) -> None:
@@ -125,7 +127,7 @@ def test_the_worker_seals_the_months_that_are_over(
         session: Session, world: World, history: Fixture, engine: Engine) -> None:
     live = figures(session, world)
     worker.run(engine, once=True, clock=lambda: NOW)
-    assert stats_seal.sealed(session) == ("2026-01", "2026-04")
+    assert sealed_span(session) == ("2026-01", "2026-04")
     assert figures(session, world) == live
 
 
@@ -174,7 +176,7 @@ def test_cli_seals_and_unseals(db_url: str, history: Fixture, world: World,
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
     unsealed = runner.invoke(main, ["stats", "--database", db_url, "unseal", "2026-02"])
     assert unsealed.exit_code == 0 and "from 2026-02" in unsealed.output
-    assert stats_seal.sealed(session) == ("2026-01", "2026-01")
+    assert sealed_span(session) == ("2026-01", "2026-01")
     report = runner.invoke(main, ["stats", "--database", db_url])
     assert report.exit_code == 0 and "all authorities on this instance" in report.output
     assert "2026-01 to 2026-01 from the sealed months" in report.output
@@ -199,9 +201,9 @@ def test_api_says_which_months_were_sealed(api: Api, engine: Engine) -> None:
 
 @pytest.mark.parametrize("month", ["2026-01", "2026-12"])
 def test_month_labels(month: str) -> None:
-    start = stats.month_start(month)
-    assert stats.month_label(start) == month
-    assert stats.month_start(stats.next_month(month)) > start
+    start = periods.month_start(month)
+    assert periods.month_label(start) == month
+    assert periods.month_start(periods.next_month(month)) > start
 
 
 def test_percentiles_from_many_durations_are_exact(session: Session, world: World,
@@ -234,7 +236,7 @@ def test_percentiles_from_many_durations_are_exact(session: Session, world: Worl
     now = datetime(2026, 3, 1, tzinfo=UTC)
     expected = {None: [s for _, s in durations]}
     for at, s in durations:
-        expected.setdefault(stats.month_label(at), []).append(s)
+        expected.setdefault(periods.month_label(at), []).append(s)
 
     def check() -> None:
         report = stats.report(session, world["fr.admin"], now=now)

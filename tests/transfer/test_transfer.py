@@ -40,7 +40,13 @@ from mla.models import (
     TransferKey,
     User,
 )
-from mla.transfer import service as transfer
+from mla.transfer import canonical as transfer_canonical
+from mla.transfer import delivery as transfer_delivery
+from mla.transfer import envelope as transfer_envelope
+from mla.transfer import inbox as transfer_inbox
+from mla.transfer import keys as transfer_keys
+from mla.transfer import outbox as transfer_outbox
+from mla.transfer import peers as transfer_peers
 from tests.conftest import _pg_unreachable_reason, private_schema_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,8 +204,9 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         fr.cli("transfer", "init", "--country", "FR", "--name", FR["name"], "--timezone",
                FR["timezone"], "--languages", FR["languages"])
         with db.unit_of_work(ke.engine) as s:
-            transfer.init_instance(s, code=KE["code"], country=KE["country"], name=KE["name"],
-                                   timezone=KE["timezone"], languages=["en", "sw"])
+            transfer_peers.init_instance(s, code=KE["code"], country=KE["country"],
+                                         name=KE["name"], timezone=KE["timezone"],
+                                         languages=["en", "sw"])
         for inst in (fr, ke):
             with db.unit_of_work(inst.engine) as s:
                 home = directory.authority_by_code(s, inst.code)
@@ -270,8 +277,8 @@ def test_jwks_publishes_token_and_transfer_keys(pair: tuple[Instance, Instance])
     fr, ke = pair
     keys = httpx.get(f"{ke.base}/.well-known/jwks.json").json()["keys"]
     assert all({"kid", "use", "alg"} <= set(k) for k in keys)
-    transfer_keys = [k for k in keys if k.get("purpose") == "transfer"]
-    assert {(k["use"], k["alg"]) for k in transfer_keys} == {("sig", "ES256"),
+    transfer_jwks = [k for k in keys if k.get("purpose") == "transfer"]
+    assert {(k["use"], k["alg"]) for k in transfer_jwks} == {("sig", "ES256"),
                                                              ("enc", "RSA-OAEP-256")}
     assert all("d" not in k and "p" not in k for k in keys)  # public halves only
     assert httpx.get(f"{fr.base}/transfer/identity").json() == {
@@ -381,7 +388,7 @@ def test_backoff_grows_with_jitter_and_a_cap(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MLA_TRANSFER_BACKOFF_BASE_SECONDS", "2")
     monkeypatch.setenv("MLA_TRANSFER_BACKOFF_CAP_SECONDS", "60")
     for attempts, top in ((1, 2), (2, 4), (3, 8), (5, 32), (9, 60), (30, 60)):
-        delays = {transfer.backoff(attempts) for _ in range(50)}
+        delays = {transfer_delivery.backoff(attempts) for _ in range(50)}
         assert all(top / 2 <= d <= top for d in delays) and len(delays) > 1
 
 
@@ -456,25 +463,26 @@ def _craft(fr: Instance, ke: Instance, *, body: dict[str, Any] | None = None,
     """(envelope, message id) as FR's instance would seal it, unless told otherwise."""
     message_id = message_id or str(uuid.uuid4())
     with fr.session() as s:
-        sig = transfer.current_key(s, "sig")
-        key = sign_with or transfer._private(sig)
+        sig = transfer_keys.current_key(s, "sig")
+        key = sign_with or transfer_keys.private_key(sig)
         kid = sign_kid or sig.kid
     with ke.session() as s:
-        enc = transfer.current_key(s, "enc")
-        target = encrypt_to or transfer._public(enc.public_jwk, transfer.ENC_ALG)
+        enc = transfer_keys.current_key(s, "enc")
+        target = encrypt_to or transfer_keys.public_key(enc.public_jwk, transfer_keys.ENC_ALG)
         target_kid = encrypt_kid or enc.kid
     reference = f"FR-MJ-CRAFTED-{message_id[:8]}"
     payload = {"v": 1, "message_id": message_id, "type": "request", "sender": sender,
                "receiver": receiver, "thread": message_id,
-               "sent_at": transfer._iso(sent_at or datetime.now(UTC)),
+               "sent_at": transfer_canonical.iso(sent_at or datetime.now(UTC)),
                "body": body or {"reference": reference, "kind": "mla.evidence",
                                 "legal_basis": "untoc", "template_version":
                                 templates.latest_version("mla.evidence"),
                                 "title": "Crafted", "language": "en",
                                 "data": templates.example("mla.evidence"), "texts": {},
                                 "attachments": []}}
-    signed = jws.sign(transfer.canonical(payload).encode(), key,
-                      headers={"kid": kid, "typ": transfer.ENVELOPE_TYPE}, algorithm="ES256")
+    signed = jws.sign(transfer_canonical.canonical(payload).encode(), key,
+                      headers={"kid": kid, "typ": transfer_envelope.ENVELOPE_TYPE},
+                      algorithm="ES256")
     envelope = jwe.encrypt(signed.encode(), target, algorithm="RSA-OAEP-256",
                            encryption="A256GCM", kid=target_kid).decode()
     return envelope, reference
@@ -497,7 +505,7 @@ def test_the_same_message_twice_makes_one_request(pair: tuple[Instance, Instance
     assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
     assert len({a.json()["receipt"] for a in answers}) == 1
     assert ke.count(Request, Request.counterpart_reference == reference) == 1
-    claims = transfer.receipt_claims(answers[0].json()["receipt"])
+    claims = transfer_inbox.receipt_claims(answers[0].json()["receipt"])
     assert claims["outcome"] == "accepted" and claims["sender"] == "FR-MJ"
 
     # And a real delivery repeated from FR's outbox answers with the receipt FR holds.
@@ -530,12 +538,12 @@ def test_tampered_wrong_key_expired_and_strangers_are_rejected_and_recorded(
 
     impostor = ec.generate_private_key(ec.SECP256R1())
     with fr.session() as s:
-        fr_kid = transfer.current_key(s, "sig").kid
+        fr_kid = transfer_keys.current_key(s, "sig").kid
     forged, _ = _craft(fr, ke, sign_with=impostor, sign_kid=fr_kid)
     _assert_rejected(ke, _post(ke, forged), 401, "bad_signature", before)
 
     with ke.session() as s:
-        ke_kid = transfer.current_key(s, "enc").kid
+        ke_kid = transfer_keys.current_key(s, "enc").kid
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     wrong_enc, _ = _craft(fr, ke, encrypt_to=other, encrypt_kid=ke_kid)
     _assert_rejected(ke, _post(ke, wrong_enc), 400, "undecryptable", before)
@@ -560,7 +568,7 @@ def test_tampered_wrong_key_expired_and_strangers_are_rejected_and_recorded(
     envelope, _ = _craft(fr, ke)
     ok = _post(ke, envelope)
     assert ok.status_code == 200
-    mid = transfer.receipt_claims(ok.json()["receipt"])["message_id"]
+    mid = transfer_inbox.receipt_claims(ok.json()["receipt"])["message_id"]
     before = (ke.count(Request), ke.count(InboxMessage))
     reused, _ = _craft(fr, ke, message_id=mid,
                        body={"reference": "other", "kind": "mla.evidence"})
@@ -581,12 +589,12 @@ def test_key_rotation_keeps_messages_in_flight(pair: tuple[Instance, Instance]) 
     # Sealed with today's keys, still on its way while both sides rotate.
     in_flight, reference = _craft(fr, ke)
     with ke.session() as s, s.begin():
-        old_enc = transfer.current_key(s, "enc").kid
+        old_enc = transfer_keys.current_key(s, "enc").kid
     with fr.session() as s, s.begin():
-        old_sig = transfer.current_key(s, "sig").kid
+        old_sig = transfer_keys.current_key(s, "sig").kid
     assert "new enc key" in ke.cli("transfer", "keys", "rotate", "--use", "enc")
     with fr.session() as s, s.begin():
-        transfer.rotate_key(s, "sig")
+        transfer_keys.rotate_key(s, "sig")
     assert _post(ke, in_flight).status_code == 200
     assert ke.count(Request, Request.counterpart_reference == reference) == 1
 
@@ -606,17 +614,17 @@ def test_key_rotation_keeps_messages_in_flight(pair: tuple[Instance, Instance]) 
     # no longer verifies once KE has FR's current key list.
     ke.cli("transfer", "keys", "retire", old_enc)
     with fr.session() as s, s.begin():
-        transfer.retire_key(s, old_sig)
+        transfer_keys.retire_key(s, old_sig)
     before = (ke.count(Request), ke.count(InboxMessage))
     with ke.session() as s:
         old = s.get(TransferKey, old_enc)
-        stale_target = transfer._public(old.public_jwk, transfer.ENC_ALG)
+        stale_target = transfer_keys.public_key(old.public_jwk, transfer_keys.ENC_ALG)
     stale, _ = _craft(fr, ke, encrypt_to=stale_target, encrypt_kid=old_enc)
     _assert_rejected(ke, _post(ke, stale), 400, "unknown_key", before)
     with ke.session() as s, s.begin():
-        assert transfer.refresh_peer(s, transfer.peer_by_code(s, "FR-MJ"))
+        assert transfer_peers.refresh_peer(s, transfer_peers.peer_by_code(s, "FR-MJ"))
     with fr.session() as s:
-        retired = transfer._private(s.get(TransferKey, old_sig))
+        retired = transfer_keys.private_key(s.get(TransferKey, old_sig))
     old_signed, _ = _craft(fr, ke, sign_with=retired, sign_kid=old_sig)
     _assert_rejected(ke, _post(ke, old_signed), 401, "unknown_signing_key", before)
 
@@ -624,7 +632,7 @@ def test_key_rotation_keeps_messages_in_flight(pair: tuple[Instance, Instance]) 
 def test_status_sync_map_names_real_events() -> None:
     counterpart = {"mla_requested": "mla_requesting", "mla_requesting": "mla_requested",
                    "extradition": "extradition"}
-    for source, events in transfer.sync_map().items():
+    for source, events in transfer_outbox.sync_map().items():
         known = set(workflows.get(source).events())
         applied = set(workflows.get(counterpart[source]).events())
         for event, targets in events.items():

@@ -1,5 +1,6 @@
-"""Request and response bodies. Two views of a request: the full one for officers, and a
-status-only projection (no facts, persons, free text or attachments) for liaison officers."""
+"""Bodies of requests (api/routers/requests.py). Two views of a request: the full one for
+officers, and a status-only projection (no facts, persons, free text or attachments) for
+liaison officers."""
 
 from __future__ import annotations
 
@@ -9,23 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class AuthorityRef(BaseModel):
-    code: str
-    name: str
-    country: str
-
-
-class AuthorityOut(AuthorityRef):
-    model_config = ConfigDict(from_attributes=True)
-    timezone: str
-    languages: list[str]
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int = Field(description="Seconds until the token expires")
+from api.schemas.common import AuthorityRef
+from api.schemas.deadlines import DeadlineOut
 
 
 class FileRequestIn(BaseModel):
@@ -86,23 +72,6 @@ class TranslationIn(BaseModel):
                                              "`translatable`)")
 
 
-class DeadlineOut(BaseModel):
-    id: int
-    request_id: uuid.UUID
-    reference: str
-    rule: str
-    timer: str
-    citation: str
-    acting_authority: str
-    opened_at: datetime
-    due_at: datetime
-    due_local: str = Field(description="Due instant in the acting authority's time zone")
-    status: str = Field(description="running, suspended, overdue or closed")
-    closed_at: datetime | None
-    extended_days: int
-    extension_reason: str | None
-
-
 class StatusOut(BaseModel):
     """What a liaison officer may see: where the request stands, nothing of the case."""
 
@@ -161,65 +130,3 @@ class TransitionOut(BaseModel):
     to_state: str
     version: int
     allowed_events: list[str]
-
-
-class AttachmentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: uuid.UUID
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    uploaded_at: datetime
-
-
-class UserOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    username: str
-    full_name: str
-    email: str | None
-    role: str
-    active: bool
-    authority: str
-
-
-class UserIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "username": "ke.officer2", "full_name": "Amina Otieno", "role": "officer",
-        "email": "amina@example.org", "password": "correct horse battery"}]})
-    username: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
-    full_name: str = Field(min_length=1, max_length=200)
-    role: str
-    email: str | None = None
-    password: str | None = Field(default=None, description="At least 12 characters")
-
-
-class UserPatch(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"role": "supervisor"}, {"active": False}]})
-    full_name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: str | None = None
-    email: str | None = None
-    active: bool | None = None
-    password: str | None = None
-
-
-class AuditEventOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    at: datetime
-    actor_id: int | None
-    authority_id: int | None
-    action: str
-    object_type: str
-    object_id: str | None
-    detail: dict[str, Any] | None
-    hash: str
-
-
-class ExtendIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"days": 30, "reason": "Court awaits an expert report (art. 17(4) notified)"}]})
-    days: int = Field(ge=1, le=366)
-    reason: str = Field(min_length=1, max_length=4000)

@@ -1,0 +1,87 @@
+"""What the console pages share: times in the user's zone, countdowns, labels of kinds,
+states and events, the request read with its content, and the form's add-a-row action."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import FormData
+
+import workflows
+from api.deps import SessionDep
+from mla import access, kinds
+from mla.clock import utcnow
+from mla.errors import InvalidInput
+from mla.models import Request as MlaRequest
+from mla.models import User
+
+LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
+             "ru": "Russian", "es": "Spanish", "de": "German", "it": "Italian",
+             "pt": "Portuguese", "sw": "Swahili", "nl": "Dutch"}
+
+
+def local(instant: datetime | None, tz: str) -> str:
+    if instant is None:
+        return ""
+    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def countdown(due: datetime, now: datetime) -> str:
+    """"in 3 d 4 h" / "overdue by 2 h 5 min": the server's text, refreshed by console.js."""
+    seconds = int((due - now).total_seconds())
+    past = seconds < 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    else:
+        text = f"{minutes} min"
+    return f"overdue by {text}" if past else f"in {text}"
+
+
+def kind_label(kind: str) -> str:
+    try:
+        return kinds.get(kind).label
+    except InvalidInput:
+        return kind
+
+
+def state_label(workflow: str, state: str) -> str:
+    wf = workflows.get(workflow)
+    found = wf.states.get(state)
+    return found.label if found else state
+
+
+def event_label(workflow: str, event: str) -> str:
+    for t in workflows.get(workflow).definition.transitions:
+        if t.event == event and t.label:
+            return t.label
+    return event.replace("_", " ").capitalize()
+
+
+def user_tz(user: User) -> str:
+    return user.authority.timezone
+
+
+def my_offset(user: User) -> str:
+    offset = utcnow().astimezone(ZoneInfo(user_tz(user))).isoformat()[-6:]
+    return offset
+
+
+def with_content(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaRequest:
+    """The request, for a role that reads case content (404 if not a party, 403 if the role
+    sees only status)."""
+    row = access.get_request(session, request_id, user)
+    access.require_content(user)
+    return row
+
+
+def add_rows(form: FormData) -> list[str]:
+    action = str(form.get("action") or "")
+    return [action[4:]] if action.startswith("add:") else []

@@ -1,0 +1,52 @@
+"""24/7: who is on call, rotations, escalation and the directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import SessionDep
+from api.web.pages.common import local, user_tz
+from api.web.session import PREFIX, ConsoleRoute, ConsoleUser, page
+from mla.clock import utcnow
+from mla.oncall import paging
+from mla.oncall import service as oncall
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
+
+
+def _step_text(step: dict[str, Any], names: dict[int, str]) -> str:
+    """An escalation step as a person reads it: whom, and after how long."""
+    notify = str(step.get("notify", ""))
+    if notify == "on_call":
+        whom = "the person on call"
+    elif notify.startswith("contact:"):
+        whom = names.get(int(notify.split(":", 1)[1]), notify)
+    else:
+        whom = notify.split(":", 1)[-1].replace("_", " ") + "s"
+    minutes = int(step.get("delay_minutes", 0))
+    return f"{whom}, after {minutes} min" if minutes else f"{whom}, at once"
+
+
+@router.get("/oncall", response_class=HTMLResponse)
+def oncall_page(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
+    """Who answers for my authority now on each 24/7 network, its rotations and escalation
+    policies (my authority's only), and the shared directory of every authority's contact
+    points (never webhook addresses or secrets)."""
+    tz, now = user_tz(user), utcnow()
+    everyone = oncall.contacts(session)
+    mine = [c for c in everyone if c.authority_id == user.authority_id]
+    others = [c for c in everyone if c.authority_id != user.authority_id and c.active]
+    names = {c.id: c.name for c in mine}
+    rotations = []
+    for rotation in oncall.rotations(session, user.authority_id):
+        who = oncall.resolve(session, rotation, now)
+        rotations.append({"r": rotation, "who": who, "until": local(who.ends_at, tz) if who
+                          else None, "members": [names.get(m, f"#{m}") for m in rotation.members]})
+    policies = [{"p": p, "steps": [_step_text(s, names) for s in p.steps]}
+                for p in paging.policies(session, user.authority_id)]
+    return page(request, "oncall.html", {
+        "rotations": rotations, "policies": policies, "mine": mine, "others": others,
+        "tz": tz, "nav": "oncall"})

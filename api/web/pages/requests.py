@@ -1,0 +1,287 @@
+"""The requests list and one request: its events, deadline extensions, document and
+attachments."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+
+import workflows
+from api import projections
+from api.deps import SessionDep
+from api.web.pages.common import (
+    LANGUAGES,
+    countdown,
+    event_label,
+    kind_label,
+    local,
+    state_label,
+    user_tz,
+    with_content,
+)
+from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
+from mla import access, audit, kinds, legal
+from mla.clock import utcnow
+from mla.deadlines import service as deadlines
+from mla.errors import Conflict, FieldProblem, GuardRejected, IllegalTransition, InvalidInput
+from mla.models import Authority, Deadline, User
+from mla.models import Request as MlaRequest
+from mla.requests import attachments, documents, filing, lifecycle, listing, translations
+from mla.transfer import log as transfer_log
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
+
+PER_PAGE = 20
+
+
+def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows = []
+    for d in items:
+        out = projections.deadline(d, now)
+        rule = deadlines.rules().rules[d.rule_id]
+        # The same rule as mla.deadlines.extend: the supervisor whose clock it is, while the
+        # rule still allows days; the form is only offered where it can succeed.
+        may_extend = (user.role == "supervisor" and user.authority_id == d.acting_authority_id
+                      and d.closed_at is None)
+        rows.append({
+            "out": out, "due_mine": local(d.due_at, user_tz(user)),
+            "countdown": countdown(d.due_at, now) if out.status in ("running", "overdue")
+            else "", "iso": d.due_at.isoformat(),
+            "acting_local": out.due_local if out.acting_authority != user.authority.code
+            else "",
+            "extend_left": rule.extension_max_days - d.extended_days if may_extend else 0,
+            "extension_citation": rule.extension_citation or "",
+        })
+    return rows
+
+
+# --- requests list ---------------------------------------------------------------------------
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def request_list(
+    request: Request,
+    session: SessionDep,
+    user: ConsoleUser,
+    kind: str = "",
+    state: str = "",
+    counterpart: str = "",
+    overdue: bool = False,
+    sort: Annotated[str, Query(pattern="^(created|updated|reference|kind|state|due)$")]
+    = "created",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100000)] = 1,
+) -> Response:
+    found = listing.search(session, user, kind=kind or None, state=state or None,
+                           counterpart=counterpart or None, overdue=overdue, sort=sort,
+                           descending=order == "desc", page=page_number, per_page=PER_PAGE)
+    now = utcnow()
+    rows = []
+    for r in found.items:
+        mine_requesting = r.requesting_authority_id == user.authority_id
+        other = r.requested_authority if mine_requesting else r.requesting_authority
+        due = found.next_due.get(r.id)
+        rows.append({
+            "r": r, "kind": kind_label(r.kind), "state": state_label(r.workflow, r.state),
+            "side": "outgoing" if mine_requesting else "incoming", "other": other,
+            "title": r.title if access.can_read_content(user) else None,
+            "due": local(due, user_tz(user)) if due else "", "due_iso": due.isoformat() if due
+            else "", "countdown": countdown(due, now) if due else "",
+            "overdue": bool(due and due < now), "updated": local(r.updated_at, user_tz(user)),
+        })
+    filters = {"kind": kind, "state": state, "counterpart": counterpart,
+               "overdue": "true" if overdue else ""}
+
+    def link(**change: Any) -> str:
+        params = {**filters, "sort": sort, "order": order, "page": page_number, **change}
+        return f"{PREFIX}/requests?" + urlencode({k: v for k, v in params.items() if v})
+
+    def sort_link(column: str) -> str:
+        flip = "asc" if sort == column and order == "desc" else "desc"
+        return link(sort=column, order=flip, page=1)
+
+    states = sorted({s.name: s.label for name in workflows.names()
+                     for s in workflows.get(name).definition.states}.items())
+    others = session.scalars(select(Authority).where(Authority.id != user.authority_id)
+                             .order_by(Authority.code)).all()
+    return page(request, "requests.html", {
+        "rows": rows, "found": found, "filters": filters, "sort": sort, "order": order,
+        "link": link, "sort_link": sort_link, "kinds": kinds.all_kinds(), "states": states,
+        "authorities": others, "tz": user_tz(user), "nav": "requests",
+        "can_file": user.role in filing.FILING_ROLES,
+    })
+
+
+# --- one request -----------------------------------------------------------------------------
+
+
+def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -> dict[str, Any]:
+    content = access.can_read_content(user)
+    tz = user_tz(user)
+    wf = workflows.get(request_row.workflow)
+    events = lifecycle.allowed_events(request_row, user)
+    actions = []
+    for event in events:
+        step = wf.candidates(event, request_row.state)[0].definition
+        actions.append({"event": event, "label": step.label or event,
+                        "reason": "reason_required" in step.guards,
+                        "grounds": "refusal_grounds" in step.guards})
+    grounds = {}
+    if any(a["grounds"] for a in actions):
+        grounds = legal.refusal_grounds(request_row.legal_basis, request_row.kind)
+    history = []
+    for e in lifecycle.history(session, request_row):
+        history.append({
+            "at": local(e.at, tz), "iso": e.at.isoformat(),
+            "event": "Filed" if e.event == "file" else event_label(request_row.workflow,
+                                                                   e.event),
+            "from": state_label(request_row.workflow, e.from_state) if e.from_state else "",
+            "to": state_label(request_row.workflow, e.to_state),
+            "actor": (e.actor.username if e.actor else "system") if content else None,
+            "reason": e.reason if content else None,
+            "data": e.data if content else None,
+        })
+    ctx: dict[str, Any] = {
+        "r": request_row, "content": content, "kind": kind_label(request_row.kind),
+        "state": state_label(request_row.workflow, request_row.state),
+        "actions": actions, "grounds": grounds, "history": history,
+        "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
+        "transfers": [{"m": m, "at": local(m.at, tz), "delivered": local(m.delivered_at, tz),
+                       "retry": local(m.next_attempt_at, tz)}
+                      for m in transfer_log.for_request(session, request_row)],
+        "tz": tz, "nav": "requests",
+        "mine": lifecycle.acting_party(request_row, user),
+        "created": local(request_row.created_at, tz),
+        "updated": local(request_row.updated_at, tz),
+        "final": wf.is_final(request_row.state),
+    }
+    if content:
+        ctx["languages"] = [(lang, LANGUAGES.get(lang, lang))
+                            for lang in translations.texts(session, request_row)]
+        ctx["attachments"] = attachments.for_request(session, request_row, user)
+        ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
+        ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
+                           and user.role in filing.FILING_ROLES)
+        if (ctx["mine"] == "requesting" and user.role in filing.FILING_ROLES
+                and request_row.state in translations.EDITABLE_STATES):
+            accepted = request_row.requested_authority.languages
+            ctx["translate_to"] = [
+                (code, LANGUAGES.get(code, code), code in accepted)
+                for code in dict.fromkeys([*accepted, *LANGUAGES]) if code != request_row.language]
+    return ctx
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request: Request, request_id: uuid.UUID, session: SessionDep,
+                 user: ConsoleUser) -> Response:
+    row = access.get_request(session, request_id, user)
+    ctx = _request_context(session, row, user)
+    if ctx["content"]:
+        audit.record(session, "request.read", actor=user, object_type="request",
+                     object_id=str(row.id), detail={"via": "console"})
+        session.commit()
+    return page(request, "request.html", ctx)
+
+
+@router.post("/requests/{request_id}/events", response_class=HTMLResponse)
+def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
+               session: SessionDep, user: ConsoleUser) -> Response:
+    row = access.get_request(session, request_id, user)
+    event = str(form.get("event") or "")
+    data: dict[str, Any] = {}
+    reason = str(form.get("reason") or "").strip()
+    if reason:
+        data["reason"] = reason
+    grounds = [g for g in form.getlist("grounds") if isinstance(g, str)]
+    if grounds:
+        data["grounds"] = grounds
+    version = str(form.get("version") or "")
+    expected = int(version) if version.isdigit() else None
+    try:
+        result = lifecycle.transition(session, row, event, user, expected_version=expected,
+                                      **data)
+        session.commit()
+    except (GuardRejected, IllegalTransition, Conflict, InvalidInput) as exc:
+        session.rollback()
+        row = access.get_request(session, request_id, user)
+        problems = getattr(exc, "problems", [])
+        ctx = _request_context(session, row, user)
+        ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
+                   chosen_grounds=grounds)
+        return page(request, "request.html", ctx,
+                    status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
+    flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
+                   f"{state_label(row.workflow, result.to_state)}.")
+    return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+@router.post("/deadlines/{deadline_id}/extensions", response_class=HTMLResponse)
+def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                    form: CheckedForm, session: SessionDep, user: ConsoleUser) -> Response:
+    deadline = deadlines.get(session, deadline_id, user)
+    days_text = str(form.get("days") or "").strip()
+    reason = str(form.get("reason") or "").strip()
+    try:
+        if not days_text.isdigit():
+            raise InvalidInput("the extension needs a number of days",
+                               [FieldProblem("days", "a whole number of days")])
+        deadlines.extend(session, deadline, user, days=int(days_text), reason=reason)
+        session.commit()
+    except InvalidInput as exc:
+        session.rollback()
+        row = access.get_request(session, deadline.request_id, user)
+        ctx = _request_context(session, row, user)
+        ctx.update(extend_error={"id": deadline_id, "detail": exc.detail,
+                                 "problems": exc.problems, "days": days_text,
+                                 "reason": reason})
+        return page(request, "request.html", ctx, status_code=422)
+    flash(request, f"{deadline.request.reference}: {deadline.rule_id} extended by "
+                   f"{days_text} days.")
+    return redirect(f"{PREFIX}/requests/{deadline.request_id}#deadlines-h")
+
+
+@router.get("/requests/{request_id}/document", response_class=HTMLResponse)
+def document(request: Request, request_id: uuid.UUID, session: SessionDep, user: ConsoleUser,
+             language: Annotated[str | None, Query(pattern="^[a-z]{2}$")] = None) -> Response:
+    row = with_content(session, request_id, user)
+    text, lang = documents.render(session, row, language=language, fmt="html")
+    audit.record(session, "request.document", actor=user, object_type="request",
+                 object_id=str(row.id), detail={"language": lang, "format": "html",
+                                                "via": "console"})
+    session.commit()
+    # The layout carries its own print styles inline; it runs no script.
+    return HTMLResponse(text, headers={
+        "Content-Language": lang, "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                   "img-src data:; frame-ancestors 'none'"})
+
+
+@router.post("/requests/{request_id}/attachments", response_class=HTMLResponse)
+def upload(request: Request, request_id: uuid.UUID, form: CheckedForm, session: SessionDep,
+           user: ConsoleUser) -> Response:
+    row = with_content(session, request_id, user)
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        flash(request, "Choose a file to attach first.")
+        return redirect(f"{PREFIX}/requests/{row.id}#attachments")
+    content = attachments.read_limited(iter(lambda: file.file.read(1024 * 1024), b""))
+    added = attachments.add(session, row, user, filename=file.filename,
+                            content_type=file.content_type or "", content=content)
+    session.commit()
+    flash(request, f"Attached {added.filename} (SHA-256 {added.sha256[:16]}…).")
+    return redirect(f"{PREFIX}/requests/{row.id}#attachments")
+
+
+@router.get("/attachments/{attachment_id}")
+def download(attachment_id: uuid.UUID, session: SessionDep, user: ConsoleUser) -> Response:
+    from api.routers.attachments import download as api_download
+
+    # The API's own answer (digest header, safe file name, nosniff), same checks.
+    return api_download(attachment_id, session, user)
