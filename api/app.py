@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from api import problems, web
+from api import docs, headers, limits, problems, web
 from api.routers import (
     alerts,
     attachments,
@@ -27,6 +30,8 @@ from api.routers import (
 )
 from mla import db, hooks, settings, templates
 from mla.deadlines import rules as deadline_rules
+
+log = logging.getLogger("mla.api")
 
 DESCRIPTION = """\
 Mutual legal assistance and extradition requests between central authorities.
@@ -71,22 +76,54 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.state.session_slots = asyncio.Semaphore(threads)
         yield
 
+    # /docs and /redoc come from api.docs: assets served here, not from a CDN.
     app = FastAPI(title="MLA & extradition workflow engine", version="0.1.0",
-                  description=DESCRIPTION, lifespan=lifespan)
+                  description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.sessions = db.session_factory(engine)
     problems.install(app)
+    # Body size, nesting, text and number rules before any route reads the request.
+    app.add_middleware(limits.InputLimits)
+    # Outermost, so that every answer gets them, refusals of the input limits included.
+    app.add_middleware(headers.SecurityHeaders,
+                       static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
     for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog,
                    alerts, stats, transfer):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     web.install(app)
+    docs.install(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, Any]:
-        """Whether this instance reaches its database. Authorization: public."""
+        """Liveness: whether this instance reaches its database (`/ready` says whether it
+        can serve). Authorization: public."""
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], response_model=None, responses={
+        200: {"description": "Ready", "content": {"application/json": {
+            "example": {"status": "ready", "revision": db.head_revision()}}}},
+        503: {"model": problems.ProblemOut,
+              "description": "The database is unreachable or not at the migrations' head"}})
+    def ready() -> Response:
+        """Readiness: whether this instance can serve requests, its database reachable and
+        migrated to the head of this engine's migrations. Otherwise 503, with
+        `current_revision` (null: no tables) and `head_revision`: run `mla db upgrade`.
+        Authorization: public."""
+        try:
+            state = db.schema_state(engine)
+        except SQLAlchemyError as exc:
+            log.warning("/ready: database unreachable: %s", str(exc).splitlines()[0])
+            return problems.problem(503, "Not ready", "the database cannot be reached",
+                                    instance="/ready", current_revision=None,
+                                    head_revision=db.head_revision())
+        problem = state.problem()
+        if problem is not None:
+            return problems.problem(503, "Not ready", problem, instance="/ready",
+                                    current_revision=state.current,
+                                    head_revision=state.head)
+        return JSONResponse({"status": "ready", "revision": state.current})
 
     return app

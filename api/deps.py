@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mla import security
-from mla.errors import FieldProblem, Forbidden, InvalidInput, Unauthorized
+from mla import inputs, security
+from mla.errors import FieldProblem, Forbidden, MalformedRequest, Unauthorized
 from mla.models import User
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
@@ -67,10 +67,11 @@ async def if_match(if_match: Annotated[str | None, Header()] = None) -> int | No
     if if_match is None or if_match.strip() == "*":
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
-        raise InvalidInput("If-Match must carry the version number as an entity tag",
-                           [FieldProblem("If-Match", 'e.g. If-Match: "3"')])
-    return int(raw)
+    version = inputs.parse_int(raw)
+    if version is None:
+        raise MalformedRequest("If-Match must carry the version number as an entity tag",
+                               [FieldProblem("If-Match", 'e.g. If-Match: "3"')])
+    return version
 
 
 IfMatchDep = Annotated[int | None, Depends(if_match)]

@@ -17,6 +17,7 @@ from mla.errors import (
     GuardRejected,
     IllegalTransition,
     InvalidInput,
+    MalformedRequest,
     NotFound,
     RateLimited,
     TooLarge,
@@ -32,6 +33,7 @@ STATUS = {
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
+    MalformedRequest: 400,  # before InvalidInput, which it is a kind of
     InvalidInput: 422,
     GuardRejected: 422,
     IllegalTransition: 409,

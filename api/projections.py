@@ -8,15 +8,30 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.schemas.alerts import AlertOut, NotificationOut
+from api.schemas.audit import AuditEventOut
 from api.schemas.common import AuthorityRef
 from api.schemas.deadlines import DeadlineOut
 from api.schemas.requests import HistoryOut, HistoryStatusOut, RequestOut, RequestSummary, StatusOut
+from api.schemas.transfer import TransferMessageOut
 from api.schemas.users import UserOut
 from mla import access
 from mla.clock import utcnow
 from mla.deadlines.rules import rules
-from mla.models import Authority, Deadline, HistoryEvent, Request, RequestText, User
+from mla.models import (
+    AuditEvent,
+    Authority,
+    Deadline,
+    HistoryEvent,
+    Notification,
+    Page,
+    Request,
+    RequestText,
+    User,
+)
+from mla.oncall import paging
 from mla.requests import lifecycle
+from mla.transfer.log import Message
 
 
 def authority_ref(authority: Authority) -> AuthorityRef:
@@ -77,7 +92,7 @@ def user_out(user: User) -> UserOut:
                    authority=user.authority.code)
 
 
-def deadline(d: Deadline, now: datetime | None = None) -> DeadlineOut:
+def deadline(d: Deadline, user: User, now: datetime | None = None) -> DeadlineOut:
     now = now or utcnow()
     rule = rules().rules[d.rule_id]
     acting = d.request.requested_authority if rule.acts == "requested" else \
@@ -95,5 +110,68 @@ def deadline(d: Deadline, now: datetime | None = None) -> DeadlineOut:
         opened_at=d.opened_at, due_at=d.due_at,
         due_local=f"{local.isoformat(timespec='minutes')} {acting.timezone}", status=state,
         closed_at=d.closed_at, extended_days=d.extended_days,
-        extension_reason=d.extension_reason,
+        # The supervisor's reason is case text (DESIGN.md §8): status roles see the days only.
+        extension_reason=d.extension_reason if access.can_read_content(user) else None,
     )
+
+
+def alert_notes_visible(user: User) -> bool:
+    """Notes on alerts are the 24/7 desk's working record: the roles that act on alerts
+    (contact point, supervisor) and the content roles read them; liaison and admin, who only
+    follow where things stand, do not."""
+    return access.can_read_content(user) or user.role in paging.ACK_ROLES
+
+
+def alert(page: Page, user: User, notifications: list[Notification] | None = None) -> AlertOut:
+    def name(who: User | None) -> str | None:
+        return who.username if who else None
+
+    return AlertOut(
+        id=page.id, request_id=page.request_id, reference=page.request.reference,
+        kind=page.request.kind, urgent=page.request.urgent, authority=page.authority.code,
+        network=page.network, source=page.source, reason=page.reason, status=page.status,
+        step=page.step_index + 1, round=page.repeat_round + 1,
+        next_escalation_at=page.next_escalation_at, opened_at=page.opened_at,
+        acknowledged_at=page.acknowledged_at, acknowledged_by=name(page.acknowledged_by),
+        acknowledged_via=page.acknowledged_via, resolved_at=page.resolved_at,
+        resolved_by=name(page.resolved_by),
+        note=page.note if alert_notes_visible(user) else None,
+        notifications=None if notifications is None else [
+            NotificationOut(step=n.step_index + 1, round=n.round + 1, recipient=n.recipient,
+                            channel=n.channel, status=n.status, attempts=n.attempts,
+                            sent_at=n.sent_at, next_attempt_at=n.next_attempt_at,
+                            last_error=n.last_error) for n in notifications])
+
+
+def transfer_message(m: Message, user: User) -> TransferMessageOut:
+    """Delivery state is status; the last error quotes the other instance's answer, which
+    may describe the case's content, so status roles see that an attempt failed, not why."""
+    out = TransferMessageOut(**vars(m))
+    if not access.can_read_content(user):
+        out.last_error = None
+    return out
+
+
+# Audit detail members that quote case text (reasons, file names, the other side's
+# reference, errors that may echo content); what a transition carried besides its event and
+# states (reason, refusal grounds, data) counts as such too.
+_CASE_TEXT_KEYS = frozenset({"reason", "note", "filename", "their_reference", "error",
+                             "errors", "grounds", "data"})
+_TRANSITION_STATUS_KEYS = frozenset({"event", "from", "to"})
+
+
+def audit_event(row: AuditEvent) -> AuditEventOut:
+    """The audit trail is read by admins, a status role: what happened, when, by whom, to
+    which object, without the case text some entries quote. `hash` still covers the stored
+    entry; `mla audit verify` checks the chain on the database."""
+    detail = row.detail
+    withheld: list[str] = []
+    if isinstance(detail, dict):
+        keep = (_TRANSITION_STATUS_KEYS.__contains__ if row.action == "request.transition"
+                else lambda key: key not in _CASE_TEXT_KEYS)
+        withheld = sorted(k for k in detail if not keep(k))
+        detail = {k: v for k, v in detail.items() if keep(k)}
+    return AuditEventOut(id=row.id, at=row.at, actor_id=row.actor_id,
+                         authority_id=row.authority_id, action=row.action,
+                         object_type=row.object_type, object_id=row.object_id, detail=detail,
+                         withheld=withheld, hash=row.hash)

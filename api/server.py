@@ -13,7 +13,21 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from mla import settings
+
 APP = "api.app:create_app"
+
+
+def proxy_options() -> dict[str, Any]:
+    """uvicorn's handling of `X-Forwarded-For` / `X-Forwarded-Proto`, from
+    MLA_TRUSTED_PROXIES. uvicorn on its own believes them from 127.0.0.1 (or from
+    $FORWARDED_ALLOW_IPS): any local process could then pick the address the login limit
+    counts and make the console think a plain HTTP request came over HTTPS. Unset, nobody's
+    headers are believed."""
+    trusted = settings.get().trusted_proxy_list
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -40,7 +54,8 @@ def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
     socket with SO_REUSEPORT and the kernel spreads connections over them."""
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers,
-                    http="api.server:NoDelayHTTPProtocol", log_level=log_level)
+                    http="api.server:NoDelayHTTPProtocol", log_level=log_level,
+                    **proxy_options())
         return
     # SO_REUSEPORT would let a second `mla serve` on the same port join this one and take
     # part of its connections; a plain bind first fails if anything listens there already.
@@ -69,7 +84,7 @@ def _worker(host: str, port: int, log_level: str) -> None:
     _bind_or_exit(sock, host, port, 3)
     server = uvicorn.Server(uvicorn.Config(APP, factory=True, host=host,
                                           port=port, http=NoDelayHTTPProtocol,
-                                          log_level=log_level))
+                                          log_level=log_level, **proxy_options()))
     server.run(sockets=[sock])
 
 

@@ -40,7 +40,7 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from bench.transitions import DEFAULT_URL, drop, prepare
-from mla import db, security, templates
+from mla import db, hooks, security, templates
 from mla.directory import service as directory
 from mla.models import AuditEvent, HistoryEvent, InboxMessage, OutboxMessage, Request
 from mla.requests import filing, lifecycle
@@ -450,6 +450,7 @@ def main() -> None:
     parser.add_argument("--outages", type=int, default=8)
     parser.add_argument("--database", default=DEFAULT_URL)
     args = parser.parse_args()
+    hooks.install()  # this bench is an entry point: it fires transitions in-process
     templates.load_all()
     if args.which in ("pair", "both"):
         bench_pair(args.database, args.requests or 1000, args.clients, args.paced,

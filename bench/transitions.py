@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import psycopg
 from sqlalchemy import make_url, text
 
-from mla import db, templates
+from mla import db, hooks, templates
 from mla.directory import service as directory
 from mla.models import Request
 from mla.requests import filing, lifecycle
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database", default=DEFAULT_URL)
     args = parser.parse_args()
+    hooks.install()  # this bench is an entry point: it fires transitions in-process
     templates.load_all()
     url = prepare(args.database)
     try:

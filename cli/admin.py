@@ -16,9 +16,21 @@ from mla import audit, db, security
 from mla.directory import service as directory
 from mla.models import ROLES, SigningKey
 
+# Not click's own prompt: that asks before the command has looked at anything, so a typo in
+# the authority code or a taken username would come out only after the password, twice.
 password_option = click.option(
-    "--password", envvar="MLA_USER_PASSWORD", prompt=True, hide_input=True,
-    confirmation_prompt=True, help="Asked for when not given (or MLA_USER_PASSWORD).")
+    "--password", envvar="MLA_USER_PASSWORD",
+    help="Asked for (twice) when not given, once the rest is checked (or MLA_USER_PASSWORD).")
+
+
+def _ask_password() -> str:
+    def long_enough(value: str) -> str:
+        if len(value) < security.MIN_PASSWORD_LENGTH:
+            raise click.UsageError(f"at least {security.MIN_PASSWORD_LENGTH} characters")
+        return value
+
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                            value_proc=long_enough))
 
 
 def register(main: click.Group) -> None:
@@ -44,8 +56,14 @@ def users_group() -> None:
 @password_option
 @database_option
 def users_add(authority_code: str, username: str, full_name: str, role: str,
-              email: str | None, password: str, database: str) -> None:
+              email: str | None, password: str | None, database: str) -> None:
     """Create a user who can log in with the given password."""
+    if password is None:
+        # Everything but the password is checked before it is asked for.
+        with transaction(database) as session:
+            directory.authority_by_code(session, authority_code)
+            directory.check_new_user(session, username=username, role=role)
+        password = _ask_password()
     with transaction(database) as session:
         authority = directory.authority_by_code(session, authority_code)
         user = directory.add_user(session, authority, username=username, full_name=full_name,
@@ -61,8 +79,12 @@ def users_add(authority_code: str, username: str, full_name: str, role: str,
 @click.argument("username")
 @password_option
 @database_option
-def users_set_password(username: str, password: str, database: str) -> None:
+def users_set_password(username: str, password: str | None, database: str) -> None:
     """Set USERNAME's password (existing tokens stay valid until they expire)."""
+    if password is None:
+        with transaction(database) as session:
+            directory.user_by_username(session, username)
+        password = _ask_password()
     with transaction(database) as session:
         user = directory.user_by_username(session, username)
         security.set_password(session, user, password)

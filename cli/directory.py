@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from mla import db, settings
+from cli.output import database_option
+from mla import db
 
 
 @click.group(name="directory")
@@ -19,8 +20,7 @@ def directory_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "json"]), default="auto",
               show_default=True, help="auto: by the file's extension or content.")
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True)
+@database_option
 def import_command(file: Path, fmt: str, database: str) -> None:
     """Import FILE; good rows are imported, each bad row is named with its line number and
     problems (exit status 1 when there were any)."""
@@ -58,8 +58,7 @@ def import_command(file: Path, fmt: str, database: str) -> None:
               show_default=True, help="csv: contact points only; json: the whole directory.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (default: standard output).")
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True)
+@database_option
 def export_command(fmt: str, output: Path | None, database: str) -> None:
     """Export the directory (never webhook secrets)."""
     from mla.directory import io as directory_io
@@ -84,8 +83,7 @@ def oncall_group() -> None:
 @click.option("--authority", required=True, help="Authority code, e.g. FR-MJ.")
 @click.option("--network", required=True, help="e.g. budapest_24_7.")
 @click.option("--at", "at", help="ISO instant with offset (default: now).")
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True)
+@database_option
 def who(authority: str, network: str, at: str | None, database: str) -> None:
     """Who answers for AUTHORITY on NETWORK at an instant."""
     from zoneinfo import ZoneInfo

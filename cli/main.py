@@ -3,18 +3,55 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from cli import admin, stats, transfer
+from cli import admin, output, stats, transfer
 from cli import directory as directory_commands
 from cli import templates as template_commands
 from cli import worker as worker_loop
-from cli.output import table
+from cli.output import database_option, table
 from mla import db, hooks, settings
 
 
-@click.group()
+class Main(click.Group):
+    """The `mla` group: a user's mistake (a bad option value, a database unreachable or not
+    migrated, a missing file) ends any command with one line on stderr, never a traceback.
+    What `output.explain` does not recognise is a bug and keeps its traceback."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            line = output.explain(exc, ctx.meta.get(output.DATABASE_KEY))
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    """click's usage error is four lines (usage, hint, blank, error): one here."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # the help text the user asked for by giving nothing
+    where = exc.ctx.command_path if exc.ctx else "mla"
+    short = click.ClickException(f"{exc.format_message()} (see `{where} --help`)")
+    short.exit_code = exc.exit_code
+    return short
+
+
+@click.group(cls=Main)
 def main() -> None:
     """Workflow engine for mutual legal assistance and extradition requests."""
     try:
@@ -26,52 +63,22 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True, help="Database URL (or MLA_DATABASE_URL).")
+@database_option
 def demo(database: str) -> None:
-    """Seed two authorities, file two requests, drive them, print state and history."""
-    from sqlalchemy import select
-
+    """Seed two authorities with users and a 24/7 service, file two requests and drive them,
+    print state and history; on a second run, show what the first one made."""
     from cli import demo as demo_module
     from mla import templates
-    from mla.deadlines import rules as deadline_rules
-    from mla.deadlines import service as deadlines
-    from mla.models import Request
-    from mla.requests import lifecycle
 
     templates.load_all()
-    click.echo(f"Database: {database}")
+    click.echo(f"Database: {db.shown(database)}")
     db.upgrade(database)
     engine = db.make_engine(database)
-    click.echo("Driving two requests from FR-MJ to KE-ODPP:")
-    ids = demo_module.run(engine, click.echo)
-    with db.session_factory(engine)() as session:
-        requests = session.scalars(select(Request).where(Request.id.in_(ids))).all()
-        click.echo("\nRequests")
-        click.echo(table(
-            ["reference", "kind", "from", "to", "state", "version", "allowed next"],
-            [(r.reference, r.kind, r.requesting_authority.code, r.requested_authority.code,
-              r.state, r.version, ", ".join(lifecycle.allowed_events(r))) for r in requests],
-        ))
-        for r in requests:
-            click.echo(f"\nHistory of {r.reference} ({r.title})")
-            click.echo(table(
-                ["at (UTC)", "actor", "event", "from", "to"],
-                [(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor.username if e.actor else "system",
-                  e.event, e.from_state or "", e.to_state)
-                 for e in lifecycle.history(session, r)],
-            ))
-        click.echo("\nDeadlines (legal time limits now running)")
-        click.echo(table(
-            ["request", "rule", "due (UTC)", "citation"],
-            [(d.request.reference, d.rule_id, d.due_at.strftime("%Y-%m-%d %H:%M"),
-              deadline_rules.rules().rules[d.rule_id].citation[:70])
-             for r in requests for d in deadlines.for_request(session, r)
-             if d.closed_at is None],
-        ))
-    engine.dispose()
-    click.echo(f"\nDemo users log in with the password '{demo_module.DEMO_PASSWORD}' "
-               "(try: mla serve, then http://127.0.0.1:8000/docs).")
+    try:
+        demo_module.populate(engine, click.echo)
+        demo_module.show(engine, click.echo)
+    finally:
+        engine.dispose()
 
 
 @main.group(name="db")
@@ -80,39 +87,45 @@ def db_group() -> None:
 
 
 @db_group.command()
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True)
+@database_option
 @click.option("--revision", default="head", show_default=True)
 def upgrade(database: str, revision: str) -> None:
     """Apply Alembic migrations up to REVISION."""
     db.upgrade(database, revision)
-    click.echo(f"Database at {revision}: {database}")
+    click.echo(f"Database at {revision}: {db.shown(database)}")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the HTTP API with uvicorn (database from MLA_DATABASE_URL)."""
+    """Run the HTTP API with uvicorn (database from MLA_DATABASE_URL). Refuses to start on a
+    database not at the migrations' head (run `mla db upgrade`), except the embedded default
+    `./mla.db` (MLA_DATABASE_URL unset), which it migrates."""
     from api.server import serve as serve_api
 
+    db.prepare(settings.get().database_url,
+               lambda line: click.echo(f"mla serve: {line}", err=True))
     serve_api(host, port, workers)
 
 
 @main.command()
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True, help="Database URL (or MLA_DATABASE_URL).")
-@click.option("--batch", default=500, show_default=True, help="Steps claimed per transaction.")
+@database_option
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Steps claimed per transaction.")
 @click.option("--poll", default=5.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="Longest sleep in seconds when nothing is due.")
 @click.option("--once", is_flag=True, help="Escalate what is due now, then exit.")
 def worker(database: str, batch: int, poll: float, once: bool) -> None:
     """Escalate due deadlines, page 24/7 points, deliver to peer instances (any number
-    of workers may run)."""
+    of workers may run). Refuses to start on a database not at the migrations' head, as
+    `mla serve` does."""
     import logging
     import threading
 
+    db.prepare(database, lambda line: click.echo(f"mla worker: {line}", err=True))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     engine = db.make_engine(database)
     stop = threading.Event()
@@ -127,8 +140,7 @@ def deadlines_group() -> None:
 
 
 @deadlines_group.command(name="list")
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True)
+@database_option
 @click.option("--user", "username", required=True, help="See what this user's authority sees.")
 @click.option("--overdue", is_flag=True)
 def deadlines_list(database: str, username: str, overdue: bool) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from mla import db, settings
+from cli.output import database_option
+from mla import db
 from mla.directory import service as directory
 from mla.errors import DomainError
 from mla.stats import report as stats
@@ -20,8 +21,7 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 @click.group(name="stats", invoke_without_command=True)
-@click.option("--database", envvar="MLA_DATABASE_URL", default=settings.DEFAULT_DATABASE_URL,
-              show_default=True, help="Database URL (or MLA_DATABASE_URL).")
+@database_option
 @click.option("--user", "username",
               help="See what this user sees (their authority; an admin: the instance). "
                    "Without it: every authority on the instance.")

@@ -13,6 +13,8 @@ import yaml
 from mla import templates as t
 from mla.errors import DomainError
 
+VERSION = click.IntRange(min=1)
+
 
 def _load(kind: str) -> None:
     try:
@@ -53,7 +55,7 @@ def list_() -> None:
 
 @templates.command()
 @click.argument("kind")
-@click.option("--version", type=int, help="Template version (default: latest).")
+@click.option("--version", type=VERSION, help="Template version (default: latest).")
 def schema(kind: str, version: int | None) -> None:
     """Print the JSON Schema of KIND."""
     _load(kind)
@@ -65,7 +67,7 @@ def schema(kind: str, version: int | None) -> None:
 
 @templates.command()
 @click.argument("kind")
-@click.option("--version", type=int)
+@click.option("--version", type=VERSION)
 def example(kind: str, version: int | None) -> None:
     """Print a complete example form of KIND as JSON."""
     _load(kind)
@@ -74,8 +76,8 @@ def example(kind: str, version: int | None) -> None:
 
 @templates.command()
 @click.argument("kind")
-@click.argument("form", type=click.Path(allow_dash=True))
-@click.option("--version", type=int)
+@click.argument("form", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--version", type=VERSION)
 @click.option("--draft", is_flag=True, help="Accept a partly filled form.")
 def validate(kind: str, form: str, version: int | None, draft: bool) -> None:
     """Check FORM (JSON or YAML file, - for stdin) against KIND; exit 1 listing every problem."""
@@ -90,8 +92,8 @@ def validate(kind: str, form: str, version: int | None, draft: bool) -> None:
 
 @templates.command()
 @click.argument("kind")
-@click.argument("form", type=click.Path(allow_dash=True))
-@click.option("--version", type=int)
+@click.argument("form", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--version", type=VERSION)
 @click.option("--language", default="en", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(sorted(t.FORMATS)), default="md",
               show_default=True)

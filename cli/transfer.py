@@ -93,7 +93,7 @@ def keys_command(action: str, kid: str | None, use: str, database: str) -> None:
 @transfer_group.command(name="outbox")
 @click.option("--status", type=click.Choice(["pending", "delivered", "failed", "all"]),
               default="all", show_default=True)
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @database_option
 def outbox_command(status: str, limit: int, database: str) -> None:
     """Messages to peers, newest first."""

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, false, update
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, Table, create_engine, event, false, inspect, make_url, update
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from mla import settings
+from mla.errors import DomainError
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -74,3 +79,100 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+# --- is the schema where this code expects it? ----------------------------------------------
+
+class NotMigrated(DomainError):
+    """The database is not at the head of this engine's migrations; `detail` says where it is
+    and what to run."""
+
+    title = "Database not migrated"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None  # the database's Alembic revision; None: it has none
+    head: str  # the head of this engine's migrations
+    known: bool  # `current` is one of this engine's revisions (or None)
+    empty: bool  # the database has no tables at all
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    def problem(self, url: str | None = None) -> str | None:
+        """One line saying what is wrong and what to do; None at head. `url` names the
+        database (left out where a stranger reads it)."""
+        where = f"database {shown(url)}" if url else "the database"
+        if self.at_head:
+            return None
+        if self.current is None:
+            what = "has no tables" if self.empty else \
+                "has tables but no migration revision (not made by `mla db upgrade`)"
+            return f"{where} {what}: run `mla db upgrade`"
+        if not self.known:
+            return (f"{where} is at revision {self.current}, which this version of the engine "
+                    f"does not know (its head is {self.head}): run the engine it was migrated "
+                    "with, or a newer one")
+        return (f"{where} is at revision {self.current}, not at the migrations' head "
+                f"{self.head}: run `mla db upgrade`")
+
+
+def shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def is_embedded_default(url: str) -> bool:
+    """The SQLite file a first run gets when MLA_DATABASE_URL is unset."""
+    return url == settings.DEFAULT_DATABASE_URL
+
+
+@cache
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "migrations/versions has no revision"
+    return head
+
+
+@cache
+def _revisions() -> frozenset[str]:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(r.revision for r in script.walk_revisions())
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the database's schema is (raises SQLAlchemy's errors when it is unreachable)."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        empty = current is None and not inspect(conn).get_table_names()
+    return SchemaState(current=current, head=head_revision(),
+                       known=current is None or current in _revisions(), empty=empty)
+
+
+def prepare(url: str, log: Callable[[str], None]) -> SchemaState:
+    """Before a long-running process (`mla serve`, `mla worker`) starts on `url`: raises
+    NotMigrated unless the schema is at the head, so that nothing comes up to fail at its
+    first request. The embedded default database is migrated here instead (a first run has
+    nobody to run `mla db upgrade` for it), which `log` reports in one line."""
+    engine = make_engine(url)
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    problem = state.problem(url)
+    if problem is None:
+        return state
+    if not (is_embedded_default(url) and state.known):
+        raise NotMigrated(problem)
+    # The absolute path: started in another directory than `mla demo`, this is a new file.
+    where = Path(make_url(url).database or "").resolve()
+    start = state.current or "nothing (a new database, without users: see `mla demo`)"
+    log(f"migrating the embedded database {where} from {start} to {state.head} "
+        "(MLA_DATABASE_URL is unset)")
+    upgrade(url)
+    return SchemaState(current=state.head, head=state.head, known=True, empty=False)

@@ -41,6 +41,13 @@ class InvalidInput(DomainError):
         self.problems = problems
 
 
+class MalformedRequest(InvalidInput):
+    """Input not even in the form the protocol asks for (a header that is not what HTTP
+    says it is), as opposed to a well-formed value the engine refuses."""
+
+    title = "Malformed request"
+
+
 class IllegalTransition(DomainError):
     """An event that the workflow does not allow from the request's current state."""
 

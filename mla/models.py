@@ -346,6 +346,18 @@ class SigningKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RevokedToken(Base):
+    """Access tokens ended before they expire (a logout), by the id of the login they came
+    from: a token's `sid` claim, which the console's renewed tokens keep, else its `jti`.
+    Verification reads it with the user row; rows go once every token they cover has
+    expired."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class LoginAttempt(Base):
     """One login attempt, counted for rate limiting per account and per address."""
 

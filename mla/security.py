@@ -3,16 +3,20 @@
 Access tokens are ES256 JWTs (python-jose) with `kid`, `iss`, `aud`, `exp`; only ES256 is
 accepted, so `alg: none` and HS256 tokens made with the public key are refused. Signing keys
 live in the database so every worker process of every instance signs and verifies alike;
-rotation adds a key, older keys verify until retired. Passwords are argon2id hashes. Failed
+rotation adds a key, older keys verify until retired. A logout revokes the token's login (its
+`sid`, kept across the console's renewals) in `revoked_tokens`, read with the user row on
+every request, so it holds in every process at once. Passwords are argon2id hashes. Failed
 logins are counted per account and per address, in the database, so the limit holds across
 processes.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -21,15 +25,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mla import settings
+from mla import inputs, settings
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput, NotFound, RateLimited, Unauthorized
-from mla.models import LoginAttempt, SigningKey, User
+from mla.models import LoginAttempt, RevokedToken, SigningKey, User
 
 ALGORITHM = "ES256"
+# Our key ids are 32 hex digits; a longer one is nobody's.
+MAX_KID_LENGTH = 64
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 30
@@ -37,12 +44,20 @@ MIN_PASSWORD_LENGTH = 12
 KEY_CACHE_SECONDS = 30.0
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("an unguessable placeholder password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both paths cost the same. Made at
+    the first login, not at import: every `mla` command imports this module."""
+    return _hasher.hash("an unguessable placeholder password")
+
+
 _key_cache: dict[str, tuple[float, Any]] = {}
 # Tokens whose signature and claims checked out: (when, kid, issuer and audience checked
 # against, claims). An entry lives no longer than the key cache above, so retiring a key takes
-# as long to reach every process either way; the user row is still read on every request.
+# as long to reach every process either way; the user row (and whether the token's login was
+# revoked) is still read on every request.
 _token_cache: dict[str, tuple[float, str, str, str, dict[str, Any]]] = {}
 TOKEN_CACHE_SIZE = 10_000
 
@@ -131,19 +146,40 @@ def _public_key(session: Session, kid: str) -> Any:
 # --- tokens -----------------------------------------------------------------------------
 
 
-def issue_access_token(session: Session, user: User) -> tuple[str, int]:
+def issue_access_token(session: Session, user: User, *,
+                       login: str | None = None) -> tuple[str, int]:
+    """A new token; `login` is the `sid` of the token it renews (the console's sliding
+    session), so that logging out revokes the whole chain, earlier tokens included."""
     key = ensure_signing_key(session)
     now = utcnow()
     ttl = token_ttl()
+    jti = uuid.uuid4().hex
     claims = {
         "sub": str(user.id), "iss": issuer(), "aud": audience(),
         "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
-        "exp": int(now.timestamp()) + ttl, "jti": uuid.uuid4().hex,
+        "exp": int(now.timestamp()) + ttl, "jti": jti, "sid": login or jti,
         "role": user.role, "authority": user.authority.code,
     }
     token = jwt.encode(claims, key.private_pem, algorithm=ALGORITHM,
                        headers={"kid": key.kid})
     return token, ttl
+
+
+# The user and whether the token's login was revoked, in one statement: the revocation check
+# is a primary-key probe inside the user read every request makes anyway. Built once.
+_USER_AND_REVOKED = select(
+    User, select(RevokedToken.jti).where(RevokedToken.jti == bindparam("login")).exists()
+).where(User.id == bindparam("user_id"))
+_LOGIN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def login_id(claims: dict[str, Any]) -> str:
+    """What a logout revokes: the login the token belongs to (`sid`), else the token itself
+    (`jti`, tokens issued before `sid` existed)."""
+    value = claims.get("sid") or claims.get("jti")
+    if not isinstance(value, str) or not _LOGIN_ID.fullmatch(value):
+        raise Unauthorized("the access token has no valid id (jti)")
+    return value
 
 
 def verify_access_token(session: Session, token: str) -> User:
@@ -152,9 +188,13 @@ def verify_access_token(session: Session, token: str) -> User:
         user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise Unauthorized("the access token names no user") from None
-    user = session.get(User, user_id)
+    row = session.execute(_USER_AND_REVOKED,
+                          {"user_id": user_id, "login": login_id(claims)}).first()
+    user, revoked = row if row is not None else (None, False)
     if user is None or not user.active:
         raise Unauthorized("the account is unknown or deactivated")
+    if revoked:
+        raise Unauthorized("the access token was revoked (logged out); log in again")
     if claims.get("role") != user.role or claims.get("authority") != user.authority.code:
         raise Unauthorized("the account changed since the token was issued; log in again")
     return user
@@ -168,13 +208,16 @@ def _verified_claims(session: Session, token: str) -> dict[str, Any]:
         return cached[4]
     try:
         header = jwt.get_unverified_header(token)
-    except JOSEError:
+    except (JOSEError, RecursionError):
         raise Unauthorized("the access token is malformed") from None
     if header.get("alg") != ALGORITHM:
         raise Unauthorized(f"tokens must be signed with {ALGORITHM}")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise Unauthorized("the access token names no signing key (kid)")
+    # Looked up in the database: text PostgreSQL cannot take (NUL) must not get that far.
+    if len(kid) > MAX_KID_LENGTH or inputs.text_problem(kid, single_line=True):
+        raise Unauthorized("the access token names no signing key of this service")
     key = _public_key(session, kid)
     if key is None:
         raise Unauthorized("the access token is signed by an unknown or retired key")
@@ -188,7 +231,11 @@ def _verified_claims(session: Session, token: str) -> dict[str, Any]:
         raise Unauthorized("the access token has expired") from None
     except jwt.JWTClaimsError as exc:
         raise Unauthorized(f"the access token is not for this service: {exc}") from None
-    except JOSEError:
+    except JOSEError as exc:
+        # python-jose checks required claims after the signature, with a plain JWTError: the
+        # token was signed by us but lacks a claim, which is not a forged signature.
+        if "missing required key" in str(exc):
+            raise Unauthorized(f"the access token is not for this service: {exc}") from None
         raise Unauthorized("the access token signature is invalid") from None
     if not isinstance(claims.get("exp"), int | float):
         raise Unauthorized("the access token has no valid expiry")
@@ -196,6 +243,28 @@ def _verified_claims(session: Session, token: str) -> dict[str, Any]:
         _token_cache.clear()
     _token_cache[token] = (time.monotonic(), kid, issuer(), audience(), claims)
     return claims
+
+
+def revoke_access_token(session: Session, token: str) -> bool:
+    """Logout: the token's login (every token renewed from it) stops opening anything, in
+    every process, from the caller's commit on. Expired revocations are pruned on the way.
+    False if the token was no valid token of ours (nothing to end)."""
+    try:
+        claims = _verified_claims(session, token)
+        login = login_id(claims)
+    except Unauthorized:
+        return False
+    now = utcnow()
+    # Tokens of this login issued up to now expire by now + the lifetime at the latest.
+    expires_at = max(datetime.fromtimestamp(claims["exp"], UTC),
+                     now + timedelta(seconds=token_ttl()))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite.insert
+    session.execute(insert(RevokedToken).values(jti=login, expires_at=expires_at)
+                    .on_conflict_do_nothing(index_elements=["jti"]))
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    _token_cache.pop(token, None)
+    return True
 
 
 # --- passwords --------------------------------------------------------------------------
@@ -241,7 +310,7 @@ def authenticate(session: Session, username: str, password: str, ip: str) -> Use
     ok = False
     try:
         if user is None or not user.password_hash:
-            _hasher.verify(_DUMMY_HASH, password + "x")
+            _hasher.verify(_dummy_hash(), password + "x")
         else:
             ok = _hasher.verify(user.password_hash, password) and user.active
             if ok and _hasher.check_needs_rehash(user.password_hash):

@@ -10,10 +10,11 @@ with one line naming the variable (`SettingsError`). The README's configuration 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PREFIX = "MLA_"
 DEFAULT_DATABASE_URL = "sqlite:///./mla.db"
@@ -42,9 +43,16 @@ class Settings(BaseModel):
     token_ttl_seconds: int = Field(900, ge=1, description="access token lifetime")
     max_attachment_bytes: int = Field(
         25 * MIB, ge=1, description="attachment size limit (larger uploads get 413)")
+    max_body_bytes: int = Field(
+        2 * MIB, ge=1024, description="largest request body of every other route (JSON, "
+        "forms; larger: 413); the transfer inbox has its envelope limit")
     console_secure_cookies: Literal["auto"] | bool = Field(
         "auto", description="`auto`: Secure cookies when the request came over HTTPS; "
         "`true` behind a TLS-terminating proxy; `false` never")
+    trusted_proxies: str | None = Field(
+        None, description="reverse proxies whose `X-Forwarded-For`/`-Proto` `mla serve` "
+        "believes: addresses or networks, comma-separated, or `*` (unset: none, the client "
+        "is the connection's peer)")
     smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail pages")
     smtp_port: int | None = Field(
         None, ge=1, le=65535, description="SMTP port (unset: 25, or 465 with `tls`)")
@@ -75,6 +83,21 @@ class Settings(BaseModel):
     transfer_concurrency: int = Field(8, ge=1, description="deliveries in flight per worker")
     transfer_poll_seconds: float = Field(
         1.0, gt=0, description="longest idle sleep of the delivery loop")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if item != "*":
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
+        return ",".join(items) or None
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return self.trusted_proxies.split(",") if self.trusted_proxies else []
 
     @property
     def smtp_port_or_default(self) -> int:

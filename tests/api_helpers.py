@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mla import security, templates
@@ -44,3 +45,22 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
+
+PROBLEM = "application/problem+json"
+
+
+def refusal(response: Any, status: int) -> dict[str, Any]:
+    """The RFC 9457 body of a refusal with this status."""
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith(PROBLEM)
+    return response.json()  # type: ignore[no-any-return]
+
+
+def problem_fields(body: dict[str, Any]) -> set[str]:
+    return {e["field"] for e in body.get("errors", [])}
+
+
+def count_rows(api: Api, model: Any) -> int:
+    """Rows of `model` as committed (the test's own session sees what the API stored)."""
+    api.session.rollback()
+    return api.session.scalar(select(func.count()).select_from(model)) or 0

@@ -23,6 +23,9 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("MLA_TEST_POSTGRES_URL", DEFAULT_PG)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# `pytest -qq --kinds -n 0`: test functions and cases per kind; each test marked with its kind.
+pytest_plugins = ["tests.kinds"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def wired() -> None:

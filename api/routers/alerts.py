@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 
+from api import projections
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.alerts import (
@@ -19,7 +20,6 @@ from api.schemas.alerts import (
     ContactPointIn,
     ContactPointOut,
     MemberOut,
-    NotificationOut,
     OnCallOut,
     OverrideIn,
     OverrideOut,
@@ -32,33 +32,13 @@ from mla import audit
 from mla.clock import utcnow
 from mla.directory import service as directory
 from mla.errors import FieldProblem, Forbidden, InvalidInput
-from mla.models import NETWORKS, ContactPoint, Page, User
+from mla.models import NETWORKS, ContactPoint, User
 from mla.oncall import paging
 from mla.oncall import service as oncall
 
 router = APIRouter(tags=["24/7 routing"], responses=PROBLEM_RESPONSES)
 
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Alert (page) id")]
-
-
-def _alert(page: Page, notifications: list[Any] | None = None) -> AlertOut:
-    def name(user: User | None) -> str | None:
-        return user.username if user else None
-
-    return AlertOut(
-        id=page.id, request_id=page.request_id, reference=page.request.reference,
-        kind=page.request.kind, urgent=page.request.urgent, authority=page.authority.code,
-        network=page.network, source=page.source, reason=page.reason, status=page.status,
-        step=page.step_index + 1, round=page.repeat_round + 1,
-        next_escalation_at=page.next_escalation_at, opened_at=page.opened_at,
-        acknowledged_at=page.acknowledged_at, acknowledged_by=name(page.acknowledged_by),
-        acknowledged_via=page.acknowledged_via, resolved_at=page.resolved_at,
-        resolved_by=name(page.resolved_by), note=page.note,
-        notifications=None if notifications is None else [
-            NotificationOut(step=n.step_index + 1, round=n.round + 1, recipient=n.recipient,
-                            channel=n.channel, status=n.status, attempts=n.attempts,
-                            sent_at=n.sent_at, next_attempt_at=n.next_attempt_at,
-                            last_error=n.last_error) for n in notifications])
 
 
 def _contact(c: ContactPoint, user: User) -> ContactPointOut:
@@ -101,7 +81,8 @@ def alerts(session: SessionDep, user: UserDep,
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AlertOut]:
     """My authority's in-app inbox of pages: open first, then acknowledged, then resolved,
     newest first within each. Authorization: any role of the paged authority."""
-    return [_alert(p) for p in paging.for_authority(session, user, status=status_, limit=limit)]
+    return [projections.alert(p, user)
+            for p in paging.for_authority(session, user, status=status_, limit=limit)]
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
@@ -109,7 +90,7 @@ def alert(alert_id: AlertId, session: SessionDep, user: UserDep) -> AlertOut:
     """One page with every notification sent for it (recipient, channel, time, attempts).
     Authorization: any role of the paged authority."""
     page = paging.get(session, alert_id, user)
-    return _alert(page, paging.notifications(session, page))
+    return projections.alert(page, user, paging.notifications(session, page))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
@@ -121,7 +102,7 @@ def acknowledge(alert_id: AlertId, body: AlertActionIn, session: SessionDep,
     page = paging.acknowledge(session, alert_id, user, note=body.note)
     session.commit()
     page = paging.get(session, page.id, user)
-    return _alert(page, paging.notifications(session, page))
+    return projections.alert(page, user, paging.notifications(session, page))
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
@@ -132,7 +113,7 @@ def resolve(alert_id: AlertId, body: AlertActionIn, session: SessionDep,
     page = paging.resolve(session, alert_id, user, note=body.note)
     session.commit()
     page = paging.get(session, page.id, user)
-    return _alert(page, paging.notifications(session, page))
+    return projections.alert(page, user, paging.notifications(session, page))
 
 
 @router.get("/oncall", response_model=list[OnCallOut])

@@ -64,11 +64,20 @@ def download(attachment_id: uuid.UUID, session: SessionDep, user: UserDep) -> Re
     content = attachment.content
     session.commit()
     digest = base64.b64encode(bytes.fromhex(attachment.sha256)).decode()
-    ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "_")
-    return Response(content, media_type=attachment.content_type, headers={
-        "Repr-Digest": f"sha-256=:{digest}:",
-        "ETag": f'"{attachment.sha256}"',
-        "Content-Disposition": f'attachment; filename="{ascii_name}"; '
-                               f"filename*=UTF-8''{quote(attachment.filename)}",
-        "X-Content-Type-Options": "nosniff",
-    })
+    # Rows stored before names and types were cleaned on the way in are cleaned on the way
+    # out: a line break in a header would cut the response.
+    return Response(content, media_type=attachments.clean_content_type(attachment.content_type),
+                    headers={
+                        "Repr-Digest": f"sha-256=:{digest}:",
+                        "ETag": f'"{attachment.sha256}"',
+                        "Content-Disposition": content_disposition(attachment.filename),
+                        "X-Content-Type-Options": "nosniff",
+                    })
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name twice (RFC 6266): `filename*` in UTF-8, percent-encoded
+    (RFC 8187), and `filename` in printable ASCII for clients that know only that."""
+    name = attachments.clean_filename(filename) or "attachment"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

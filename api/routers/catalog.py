@@ -14,6 +14,8 @@ from mla import templates
 from mla.errors import NotFound
 from workflows.diagram import mermaid
 
+Version = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
 router = APIRouter(tags=["reference"], responses={404: PROBLEM_RESPONSES[404],
                                                   422: PROBLEM_RESPONSES[422]})
 
@@ -31,14 +33,14 @@ def template_list() -> list[dict[str, Any]]:
 
 @router.get("/templates/{kind}/schema")
 def template_schema(kind: str,
-                    version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                    version: Version = None) -> dict[str, Any]:
     """JSON Schema (2020-12) of the kind's template. Authorization: public."""
     return templates.json_schema(_kind(kind), version)
 
 
 @router.get("/templates/{kind}/example")
 def template_example(kind: str,
-                     version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                     version: Version = None) -> dict[str, Any]:
     """A complete example form. Authorization: public."""
     return templates.example(_kind(kind), version)
 

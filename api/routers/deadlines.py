@@ -23,7 +23,7 @@ def upcoming(session: SessionDep, user: UserDep,
              limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[DeadlineOut]:
     """Running deadlines on requests my authority is a party to, soonest first.
     Authorization: any role (deadlines are part of the status view)."""
-    return [projections.deadline(d) for d in
+    return [projections.deadline(d, user) for d in
             deadlines.for_authority(session, user, overdue=overdue, limit=limit)]
 
 
@@ -32,7 +32,7 @@ def of_request(request_id: uuid.UUID, session: SessionDep,
                user: UserDep) -> list[DeadlineOut]:
     """Every deadline of the request, closed ones too. Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
-    return [projections.deadline(d) for d in deadlines.for_request(session, request)]
+    return [projections.deadline(d, user) for d in deadlines.for_request(session, request)]
 
 
 @router.post("/deadlines/{deadline_id}/extensions", response_model=DeadlineOut)
@@ -43,4 +43,4 @@ def extend(deadline_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: ExtendIn
     deadline = deadlines.get(session, deadline_id, user)
     deadlines.extend(session, deadline, user, days=body.days, reason=body.reason)
     session.commit()
-    return projections.deadline(deadline)
+    return projections.deadline(deadline, user)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api import projections
 from api.deps import IfMatchDep, SessionDep, UserDep
+from api.headers import csp_for
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.requests import (
     FileRequestIn,
@@ -95,7 +96,7 @@ def get_request(request_id: uuid.UUID, session: SessionDep, user: UserDep,
     Authorization: a user of either party."""
     request = access.get_request(session, request_id, user)
     _etag(response, request.version)
-    clocks = [projections.deadline(d) for d in deadlines.for_request(session, request)]
+    clocks = [projections.deadline(d, user) for d in deadlines.for_request(session, request)]
     if not access.can_read_content(user):
         return projections.status(request).model_copy(update={"deadlines": clocks})
     audit.record(session, "request.read", actor=user, object_type="request",
@@ -166,11 +167,12 @@ def document(
     audit.record(session, "request.document", actor=user, object_type="request",
                  object_id=str(request.id), detail={"language": lang, "format": format})
     session.commit()
-    headers = {"Content-Language": lang}
+    headers = {"Content-Language": lang, "Cache-Control": "no-store"}
     if format == "md":
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
                                  headers=headers)
-    return HTMLResponse(text, headers=headers)
+    # The layout's print styles are inline: allowed by their hash; it runs no script.
+    return HTMLResponse(text, headers=headers | {"Content-Security-Policy": csp_for(text)})
 
 
 @router.get("/{request_id}/translations", response_model=dict[str, dict[str, Any]])

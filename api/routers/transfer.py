@@ -4,7 +4,6 @@ signature, made with a key the sending peer published."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,10 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import projections
 from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described, problem
 from api.schemas.transfer import IdentityOut, ReceiptOut, TransferMessageOut
-from mla import access, settings
+from mla import access, inputs, settings
 from mla.transfer import inbox as transfer_inbox
 from mla.transfer import log as transfer_log
 from mla.transfer import peers as transfer_peers
@@ -31,9 +31,11 @@ requests_router = APIRouter(prefix="/requests", tags=["transfer"],
 def request_transfers(request_id: uuid.UUID, session: SessionDep,
                       user: UserDep) -> list[TransferMessageOut]:
     """Whether the request and its steps reached the other party's instance, and what came
-    back. Authorization: any role of either party (status information, no case content)."""
+    back; why an attempt failed for content roles only. Authorization: any role of either
+    party (status information, no case content)."""
     request = access.get_request(session, request_id, user)
-    return [TransferMessageOut(**vars(m)) for m in transfer_log.for_request(session, request)]
+    return [projections.transfer_message(m, user)
+            for m in transfer_log.for_request(session, request)]
 
 
 @router.get("/identity", response_model=IdentityOut,
@@ -76,8 +78,8 @@ def _envelope(raw: bytes, content_type: str) -> Any:
         return None
     if content_type.startswith("application/json"):
         try:
-            parsed = json.loads(body)
-        except ValueError:
+            parsed = inputs.load_json(body)
+        except ValueError:  # not JSON, or nested past what anyone sends: malformed
             return None
         return parsed.get("envelope") if isinstance(parsed, dict) else None
     return body
@@ -100,7 +102,10 @@ async def inbox(request: Request) -> Any:
     Authorization: public; the message must be signed with a transfer key its sender (a
     registered peer) published, and encrypted to one of ours."""
     limit = settings.get().transfer_envelope_limit
-    raw = await _read(request, limit)
+    # A declared length over the limit is refused before reading (api/limits.py leaves
+    # this route's body to it, so that the refusal is audited like any other).
+    declared = inputs.parse_int(request.headers.get("content-length", "").strip())
+    raw = None if declared is not None and declared > limit else await _read(request, limit)
     sessions = request.app.state.sessions
 
     def work() -> tuple[str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -85,8 +86,9 @@ class ContactPointIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=50)
-    languages: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list, description="email, webhook, phone")
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    channels: list[str] = Field(default_factory=list, max_length=10,
+                                description="email, webhook, phone")
     webhook_url: str | None = Field(default=None, max_length=500)
     webhook_secret: str | None = Field(default=None, max_length=200,
                                        description="HMAC key; never shown again")
@@ -117,8 +119,8 @@ class RotationIn(BaseModel):
     handoff_time: str = Field(pattern=r"^\d\d:\d\d$", description="Local HH:MM")
     shift_hours: int = Field(ge=1, le=672)
     starts_on: date
-    members: list[int] = Field(min_length=1, max_length=100,
-                               description="Contact point ids, in turn order")
+    members: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=100, description="Contact point ids, in turn order")
 
 
 class RotationOut(RotationIn):

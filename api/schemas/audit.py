@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AuditEventOut(BaseModel):
@@ -18,4 +18,8 @@ class AuditEventOut(BaseModel):
     object_type: str
     object_id: str | None
     detail: dict[str, Any] | None
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Members of `detail` left out because they quote case text (reasons, "
+                    "file names, the other side's reference); `hash` covers the stored entry")
     hash: str

@@ -59,7 +59,8 @@ class TransitionIn(BaseModel):
     ]})
     event: str = Field(description="Event name; GET the request for `allowed_events`")
     reason: str | None = Field(default=None, max_length=4000)
-    grounds: list[str] | None = Field(default=None, description="Refusal grounds codes")
+    grounds: list[str] | None = Field(default=None, max_length=50,
+                                      description="Refusal grounds codes")
 
 
 class TranslationIn(BaseModel):

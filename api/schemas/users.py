@@ -23,8 +23,9 @@ class UserIn(BaseModel):
     username: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     full_name: str = Field(min_length=1, max_length=200)
     role: str
-    email: str | None = None
-    password: str | None = Field(default=None, description="At least 12 characters")
+    email: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, max_length=1024,
+                                 description="At least 12 characters")
 
 
 class UserPatch(BaseModel):
@@ -32,6 +33,6 @@ class UserPatch(BaseModel):
         {"role": "supervisor"}, {"active": False}]})
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     role: str | None = None
-    email: str | None = None
+    email: str | None = Field(default=None, max_length=200)
     active: bool | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, max_length=1024)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -103,11 +104,14 @@ def current_user(request: Request, session: SessionDep) -> User:
     # Sliding session: past half its life the token is replaced, so an officer who keeps
     # working is not logged out mid-form, and one who walks away is after the token lifetime.
     try:
-        issued = int(jwt.get_unverified_claims(token).get("iat", 0))
+        claims = jwt.get_unverified_claims(token)
+        issued = int(claims.get("iat", 0))
     except (JOSEError, TypeError, ValueError):
-        issued = 0
+        claims, issued = {}, 0
     if time.time() - issued > security.token_ttl() / 2:
-        renewed, _ = security.issue_access_token(session, user)
+        # The renewed token keeps the login's id, so logging out ends the earlier ones too.
+        renewed, _ = security.issue_access_token(session, user,
+                                                 login=security.login_id(claims))
         session.commit()
         _queue_cookie(request, SESSION_COOKIE, renewed)
     return user
@@ -191,6 +195,12 @@ class ConsoleRoute(APIRoute):
                 response = error_page(request, 403, "Form expired",
                                       "This form was not sent from this console or is too "
                                       "old. Go back, reload the page and try again.")
+            except RequestValidationError as exc:
+                # An address or form the console never makes (edited by hand, or an old
+                # link): a page naming each wrong part, like every other console error.
+                response = error_page(request, 422, "Invalid input", "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+                    for e in exc.errors()))
             except NotFound as exc:
                 response = error_page(request, 404, "Not found", exc.detail)
             except Forbidden as exc:
@@ -203,12 +213,8 @@ class ConsoleRoute(APIRoute):
                                            secure=secure_cookies(request))
                 else:
                     _set_cookie(request, response, name, value)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                "script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+            # Security headers (CSP, frame and sniffing protection, no-store): api/headers.py,
+            # on every response of the app.
             return response
 
         return handler

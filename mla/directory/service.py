@@ -50,6 +50,16 @@ def add_user(
     role: str,
     email: str | None = None,
 ) -> User:
+    check_new_user(session, username=username, role=role)
+    user = User(authority_id=authority.id, authority=authority, username=username,
+                full_name=full_name, role=role, email=email)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def check_new_user(session: Session, *, username: str, role: str) -> None:
+    """InvalidInput unless a user `username` with `role` can be added."""
     problems = []
     if role not in ROLES:
         problems.append(FieldProblem("role", f"one of: {', '.join(ROLES)}"))
@@ -57,11 +67,6 @@ def add_user(
         problems.append(FieldProblem("username", f"{username} is taken"))
     if problems:
         raise InvalidInput(f"user {username} is not valid", problems)
-    user = User(authority_id=authority.id, authority=authority, username=username,
-                full_name=full_name, role=role, email=email)
-    session.add(user)
-    session.flush()
-    return user
 
 
 def authority_by_code(session: Session, code: str) -> Authority:

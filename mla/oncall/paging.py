@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import case, select, text, update
 from sqlalchemy.orm import Session, lazyload
 
-from mla import audit, kinds
+from mla import audit, inputs, kinds
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import (
@@ -80,8 +80,9 @@ def check_steps(session: Session, authority_id: int, steps: Any, repeat: Any,
             continue
         if kind == "role" and value in ROLES:
             continue
-        if kind == "contact" and value.isdigit():
-            contact = session.get(ContactPoint, int(value))
+        contact_id = inputs.parse_int(value, 1, inputs.INT64_MAX)
+        if kind == "contact" and contact_id is not None:
+            contact = session.get(ContactPoint, contact_id)
             if contact is not None and contact.authority_id == authority_id:
                 continue
             problems.append(FieldProblem(f"{where}.notify",

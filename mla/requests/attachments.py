@@ -5,16 +5,48 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mla import access, audit, settings
+from mla import access, audit, inputs, settings
 from mla.errors import FieldProblem, Forbidden, InvalidInput, NotFound, TooLarge
 from mla.models import Attachment, Request, User
 from mla.requests import lifecycle
+
+# Shown to people, so also no C1 controls and no bidirectional overrides (which make
+# "invoice\u202efdp.exe" read as "invoiceexe.pdf").
+_INVISIBLE = re.compile(r"[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# At most 48 + 1 + 48 characters: the column holds 100.
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,47}"
+_MEDIA_TYPE = re.compile(rf"({_TOKEN}/{_TOKEN})\s*(;.*)?")
+_CHARSET = re.compile(r";\s*charset=\"?([A-Za-z0-9_.:-]{1,40})\"?\s*(?=;|$)", re.IGNORECASE)
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+def clean_filename(name: str) -> str:
+    """What a file name may be here: its last path component, without control, invisible or
+    direction characters, without surrounding blanks; "" when nothing is left. Names come
+    from browsers and from peer instances and end up in HTTP headers and pages."""
+    name = _INVISIBLE.sub("", inputs.clean_line(name)).replace("\\", "/")
+    name = os.path.basename(name).strip()
+    return "" if name in (".", "..") else name
+
+
+def clean_content_type(value: str) -> str:
+    """`type/subtype`, lower-cased, with its charset if it names one (other parameters are
+    dropped); anything else (a line break, garbage) is application/octet-stream."""
+    found = None if inputs.text_problem(value, single_line=True) \
+        else _MEDIA_TYPE.fullmatch(value.strip())
+    if found is None:
+        return DEFAULT_CONTENT_TYPE
+    charset = _CHARSET.search(found.group(2) or "")
+    media = found.group(1).lower()
+    with_charset = f"{media}; charset={charset.group(1).lower()}" if charset else media
+    return with_charset if len(with_charset) <= 100 else media
 
 
 def max_bytes() -> int:
@@ -41,7 +73,7 @@ def add(session: Session, request: Request, actor: User, *, filename: str,
         raise NotFound(f"no request {request.id}")
     if len(content) > max_bytes():
         raise TooLarge(f"attachments are limited to {max_bytes()} bytes", max_bytes())
-    name = os.path.basename(filename.replace("\\", "/")).strip()
+    name = clean_filename(filename)
     problems = []
     if not name or len(name) > 255:
         problems.append(FieldProblem("file", "needs a file name of at most 255 characters"))
@@ -50,8 +82,8 @@ def add(session: Session, request: Request, actor: User, *, filename: str,
     if problems:
         raise InvalidInput("the attachment cannot be stored", problems)
     attachment = Attachment(
-        request_id=request.id, filename=name, content_type=content_type[:100] or
-        "application/octet-stream", size=len(content),
+        request_id=request.id, filename=name, content_type=clean_content_type(content_type),
+        size=len(content),
         sha256=hashlib.sha256(content).hexdigest(), content=content, uploaded_by_id=actor.id,
     )
     session.add(attachment)

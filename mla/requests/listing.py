@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from mla import access
+from mla import access, inputs
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput
 from mla.models import Authority, Deadline, Request, User
@@ -34,9 +34,13 @@ def _encode(request: Request) -> str:
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, ident = json.loads(raw)
-        return datetime.fromisoformat(at), uuid.UUID(ident)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        at, ident = inputs.load_json(raw)
+        instant = datetime.fromisoformat(at)
+        # Ours always carry their offset; a forged one without it cannot be compared.
+        if instant.tzinfo is None:
+            raise ValueError("no time zone")
+        return instant, uuid.UUID(ident)
+    except (ValueError, TypeError, binascii.Error):
         raise InvalidInput("bad cursor", [FieldProblem("cursor", "use next_cursor as given")]
                            ) from None
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from mla.templates.model import UN_LANGUAGES, Field, Rule, TemplateVersion, label
+from mla.templates.model import (
+    INTEGER_RANGE,
+    UN_LANGUAGES,
+    Field,
+    Rule,
+    TemplateVersion,
+    label,
+)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 _SCALARS: dict[str, dict[str, Any]] = {
     "string": {"type": "string", "pattern": r"^[^\n]*\S[^\n]*$"},
     "text": {"type": "string", "pattern": r"\S"},
-    "integer": {"type": "integer"},
+    "integer": {"type": "integer", "minimum": INTEGER_RANGE[0], "maximum": INTEGER_RANGE[1]},
     "boolean": {"type": "boolean"},
     "date": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     "datetime": {"type": "string", "format": "date-time",
@@ -56,7 +63,7 @@ def _field(f: Field) -> dict[str, Any]:
         out["x-option-labels"] = f.options
     elif f.type == "list":
         assert f.item is not None
-        out.update(type="array", items=_field(f.item))
+        out.update(type="array", items=_field(f.item), maxItems=f.max_items)
         if f.min_items:
             out["minItems"] = f.min_items
         elif f.required:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from mla.templates.model import (
+    DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_LENGTH,
     TYPES,
     UN_LANGUAGES,
@@ -23,7 +24,7 @@ from mla.templates.model import (
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 FIELD_KEYS = {"name", "type", "required", "label", "help", "max_length", "options", "fields",
-              "item", "min_items", "rules", "use"}
+              "item", "min_items", "max_items", "rules", "use"}
 
 
 class TemplateError(Exception):
@@ -38,7 +39,12 @@ class _List(list[Any]):
     line = 0
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it: every start of the API and of `mla` reads
+# all the templates, several times faster this way; the marks carry the same line numbers.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]
     """Keeps line numbers on mappings and lists; leaves dates as text (forms hold ISO strings)."""
 
 
@@ -170,6 +176,17 @@ class _Reader:
         min_items = node.get("min_items", 0)
         if not isinstance(min_items, int) or min_items < 0:
             raise self.fail(node, f"{where}: min_items must be a non-negative integer")
+        max_items = DEFAULT_MAX_ITEMS
+        if item is not None and item.options is not None:
+            max_items = len(item.options)
+        if "max_items" in node:
+            if ftype != "list":
+                raise self.fail(node, f"{where}: only lists have max_items")
+            max_items = node["max_items"]
+            if isinstance(max_items, bool) or not isinstance(max_items, int) \
+                    or max_items < max(1, min_items):
+                raise self.fail(node, f"{where}: max_items must be a positive integer, at "
+                                      "least min_items")
         result = Field(
             name=name or "item",
             type=ftype,
@@ -183,6 +200,7 @@ class _Reader:
             fields=fields,
             item=item,
             min_items=min_items,
+            max_items=max_items,
         )
         if ftype == "object" and "rules" in node:
             rules = self.rules(node["rules"], result)

@@ -15,6 +15,12 @@ SCALAR_TYPES = frozenset({
 TYPES = SCALAR_TYPES | {"object", "list"}
 
 DEFAULT_MAX_LENGTH = {"string": 500, "text": 20000}
+# Items a list may hold unless its field says otherwise (`max_items`); a list of enum values
+# may hold each value once by default. The request body limit (MLA_MAX_BODY_BYTES) bounds
+# the whole form; this bounds what a single list can make the engine store and render.
+DEFAULT_MAX_ITEMS = 100
+# Whole numbers in forms: what a signed 64-bit column or a JSON consumer takes.
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
 
 Labels = dict[str, str]
 
@@ -51,6 +57,7 @@ class Field:
     fields: tuple[Field, ...] = ()
     item: Field | None = None
     min_items: int = 0
+    max_items: int = DEFAULT_MAX_ITEMS
     rules: tuple[Rule, ...] = ()
 
     def child(self, name: str) -> Field | None:

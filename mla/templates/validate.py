@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from mla.errors import FieldProblem
-from mla.templates.model import Field, Rule, label
+from mla.templates.model import INTEGER_RANGE, Field, Rule, label
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -92,6 +92,8 @@ class Validator:
     def _integer(self, spec: Field, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(path, "must be a whole number")
+        elif not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+            self.add(path, "must be a whole number within 64 bits")
 
     def _boolean(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, bool):
@@ -145,6 +147,10 @@ class Validator:
             self.add(path, "must be a list")
             return
         assert spec.item is not None
+        if len(value) > spec.max_items:
+            # Drafts too: a list past its limit is refused whole, its items unread.
+            self.add(path, f"has {len(value)} items; at most {spec.max_items} are allowed")
+            return
         if self.complete and len(value) < spec.min_items:
             self.add(path, f"needs at least {spec.min_items} item(s)")
         for i, item in enumerate(value):

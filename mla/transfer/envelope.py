@@ -4,7 +4,6 @@ receiver's current encryption key), both with python-jose."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from jose import jws
 from jose.exceptions import JOSEError
 from sqlalchemy.orm import Session
 
-from mla import settings
+from mla import inputs, settings
 from mla.errors import GuardRejected
 from mla.models import Authority, Peer, TransferKey
 from mla.transfer.canonical import canonical, content_sha256, iso, parse_instant
@@ -70,12 +69,12 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
         raise reject(400, "malformed", "the body is not a JWE in compact serialization")
     try:
         header = jose_jwe.get_unverified_header(envelope)
-    except (JOSEError, ValueError, TypeError):
+    except (JOSEError, ValueError, TypeError, RecursionError):
         raise reject(400, "malformed", "the JWE header cannot be read") from None
     if header.get("alg") != ENC_ALG or header.get("enc") != ENC or "zip" in header:
         raise reject(400, "unsupported", f"envelopes are {ENC_ALG} + {ENC}, uncompressed")
     kid = header.get("kid")
-    key = session.get(TransferKey, kid) if isinstance(kid, str) else None
+    key = session.get(TransferKey, kid) if _identifier(kid) else None
     if key is None or key.use != "enc" or key.retired_at is not None:
         raise reject(400, "unknown_key", "the envelope is not encrypted to a current "
                      "encryption key of this instance; fetch our JWKS again")
@@ -88,22 +87,22 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
     try:
         signed = inner.decode("ascii")
         signed_header = jws.get_unverified_header(signed)
-        claimed = json.loads(jws.get_unverified_claims(signed))
-    except (JOSEError, ValueError, TypeError, UnicodeDecodeError):
+        claimed = inputs.load_json(jws.get_unverified_claims(signed))
+    except (JOSEError, ValueError, TypeError, RecursionError):
         raise reject(400, "malformed", "the envelope does not hold a signed message") from None
     if not isinstance(claimed, dict):
         raise reject(400, "malformed", "the signed message is not a JSON object")
     message_id = claimed.get("message_id")
-    message_ref = message_id if isinstance(message_id, str) else None
+    message_ref = message_id if _identifier(message_id) else None
     sender = claimed.get("sender")
+    known = _identifier(sender)
     if signed_header.get("alg") != SIG_ALG or signed_header.get("typ") != ENVELOPE_TYPE:
         raise reject(400, "unsupported", f"messages are signed {SIG_ALG} ({ENVELOPE_TYPE})",
                      message_id=message_ref)
-    peer = peer_by_code(session, sender) if isinstance(sender, str) else None
+    peer = peer_by_code(session, sender) if known else None
     if peer is None:
-        raise reject(401, "unknown_sender", f"{sender!r} is not a registered peer of "
-                     f"{home.code}", message_id=message_ref,
-                     sender=sender if isinstance(sender, str) else None)
+        raise reject(401, "unknown_sender", f"{repr(sender)[:100]} is not a registered peer "
+                     f"of {home.code}", message_id=message_ref, sender=sender if known else None)
     sig_kid = signed_header.get("kid")
     verifying = find_key(peer.signing_jwks, sig_kid)
     if verifying is None and refresh_soon(session, peer):
@@ -136,5 +135,18 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
     if payload.get("v") != PAYLOAD_VERSION or payload.get("type") not in ("request", "status"):
         raise reject(422, "invalid_content", "unknown message version or type",
                      message_id=message_ref, sender=peer.authority.code)
+    # The peer's text goes into our database as it is: the rules of any other input apply.
+    problems = inputs.json_problems(payload)
+    if problems:
+        raise reject(422, "invalid_content", "the message holds values this instance does "
+                     "not accept", message_id=message_ref, sender=peer.authority.code,
+                     problems=problems)
     return Opened(payload, peer, parsed_id, content_sha256(payload))
+
+
+def _identifier(value: Any) -> bool:
+    """Whether `value` may be looked up or recorded as a key id, authority code or message
+    id (PostgreSQL refuses NUL in text; nothing longer is any of ours)."""
+    return isinstance(value, str) and 0 < len(value) <= 100 \
+        and inputs.text_problem(value, single_line=True) is None
 

@@ -10,7 +10,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -40,7 +39,7 @@ from mla.models import (
     Request,
     RequestText,
 )
-from mla.requests import filing, lifecycle
+from mla.requests import attachments, filing, lifecycle
 from mla.transfer.canonical import canonical, iso
 from mla.transfer.envelope import RECEIPT_TYPE, Opened, open_envelope
 from mla.transfer.errors import TransferRejected, reject
@@ -112,13 +111,15 @@ def _decoded_attachments(body: Mapping[str, Any], problems: list[FieldProblem]
         if document.get("sha256") not in (None, digest):
             problems.append(FieldProblem("body.document.sha256", "does not match the document"))
         language = str(document.get("language", ""))[:8]
-        found.append((f"{body.get('reference', 'request')}.{language or 'xx'}.html"[:255],
+        name = attachments.clean_filename(
+            f"{body.get('reference', 'request')}.{language or 'xx'}.html")
+        found.append((name[:255] or "document.html",
                       "text/html; charset=utf-8", content, digest))
-    attachments = body.get("attachments") or []
-    if not isinstance(attachments, list):
+    items = body.get("attachments") or []
+    if not isinstance(items, list):
         problems.append(FieldProblem("body.attachments", "a list"))
         return found
-    for i, item in enumerate(attachments):
+    for i, item in enumerate(items):
         where = f"body.attachments.{i}"
         if not isinstance(item, dict) or not isinstance(item.get("content"), str):
             problems.append(FieldProblem(where, "an object with base64 content"))
@@ -132,9 +133,10 @@ def _decoded_attachments(body: Mapping[str, Any], problems: list[FieldProblem]
         if item.get("sha256") != digest:
             problems.append(FieldProblem(f"{where}.sha256", "does not match the content"))
             continue
-        name = os.path.basename(str(item.get("filename") or "attachment").replace("\\", "/"))
+        # The peer's name and type reach our headers and pages: repaired like an upload's.
+        name = attachments.clean_filename(str(item.get("filename") or ""))
         found.append((name[:255] or "attachment",
-                      str(item.get("content_type") or "application/octet-stream")[:100],
+                      attachments.clean_content_type(str(item.get("content_type") or "")),
                       content, digest))
     return found
 

@@ -23,25 +23,6 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
                           env={**os.environ, **env})
 
 
-def test_demo_on_a_fresh_machine_creates_sqlite_and_prints_states(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MLA_DATABASE_URL"}
-    result = subprocess.run([*MLA, "demo"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120, env=env)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert (tmp_path / "mla.db").exists()
-    assert "FR-MJ-" in out and "KE-ODPP" in out
-    # The transmit guard explains itself before the translation is added.
-    assert "refused: fr.officer transmit" in out and "accepts only en, sw" in out
-    assert "in_execution" in out and "formal_request_due" in out
-    assert "History of" in out and "notify_arrest" in out
-    # A second run adds two more requests instead of failing on the seeded directory.
-    again = subprocess.run([*MLA, "demo"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=120, env=env)
-    assert again.returncode == 0, again.stderr
-    assert "-00003" in again.stdout
-
-
 def test_db_upgrade_creates_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = run(["db", "upgrade"], tmp_path, MLA_DATABASE_URL=url)

@@ -64,11 +64,33 @@ def test_every_bad_token_is_401_problem(api: Api) -> None:
         assert response.headers["www-authenticate"] == "Bearer"
 
 
+# Why each is refused, as the 401 tells the client.
+REASONS = {
+    "expired": "the access token has expired",
+    "wrong audience": "the access token is not for this service: Invalid audience",
+    "wrong issuer": "the access token is not for this service: Invalid issuer",
+    "alg none": "tokens must be signed with ES256",
+    "HS256 with the public key": "tokens must be signed with ES256",
+    "unknown key": "the access token is signed by an unknown or retired key",
+    "other key, real kid": "the access token signature is invalid",
+    "role changed": "the account changed since the token was issued; log in again",
+    "no subject": 'the access token is not for this service: missing required key "sub"',
+    "garbage": "the access token is malformed",
+}
+
+
 def test_every_bad_token_is_refused_by_the_domain(session: Session, world: World) -> None:
-    for name, token in _bad_tokens(session, world).items():
-        with pytest.raises(Unauthorized):
+    bad = _bad_tokens(session, world)
+    assert set(bad) == set(REASONS)
+    for name, token in bad.items():
+        with pytest.raises(Unauthorized) as refused:
             security.verify_access_token(session, token)
-        assert name
+        assert refused.value.detail.startswith(REASONS[name]), (name, refused.value.detail)
+    # The same claims, signed as they should be, are accepted: each refusal is its flaw's.
+    user = world["fr.officer"]
+    key = security.ensure_signing_key(session)
+    good = tokens.signed(tokens.claims(user.id, user.role, "FR-MJ"), key.private_pem, key.kid)
+    assert security.verify_access_token(session, good).id == user.id
 
 
 def test_rotation_keeps_old_tokens_until_the_key_is_retired(session: Session,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api import projections
 from api.deps import SessionDep
 from api.web.pages.common import local, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
@@ -22,7 +23,8 @@ def alert_inbox(request: Request, session: SessionDep, user: ConsoleUser,
                 = "all") -> Response:
     items = paging.for_authority(session, user, status=None if status == "all" else status)
     tz = user_tz(user)
-    rows = [{"p": p, "opened": local(p.opened_at, tz),
+    notes = projections.alert_notes_visible(user)
+    rows = [{"p": p, "note": p.note if notes else None, "opened": local(p.opened_at, tz),
              "acknowledged": local(p.acknowledged_at, tz),
              "resolved": local(p.resolved_at, tz)} for p in items]
     return page(request, "alerts.html", {

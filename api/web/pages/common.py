@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 
 import workflows
 from api.deps import SessionDep
-from mla import access, kinds
+from mla import access, inputs, kinds
 from mla.clock import utcnow
 from mla.errors import InvalidInput
 from mla.models import Request as MlaRequest
@@ -80,6 +80,17 @@ def with_content(session: SessionDep, request_id: uuid.UUID, user: User) -> MlaR
     row = access.get_request(session, request_id, user)
     access.require_content(user)
     return row
+
+
+def form_version(value: str) -> int | None:
+    """The version of the request a form was drawn at (its `version` field); None when the
+    form carries none. Anything else that is no version ("abc", "²", 5,000 digits) counts as
+    one no request has: the change is refused as a conflict, not made unchecked."""
+    value = value.strip()
+    if not value:
+        return None
+    number = inputs.parse_int(value, 0, 10**30)
+    return -1 if number is None else number
 
 
 def add_rows(form: FormData) -> list[str]:

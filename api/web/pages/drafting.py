@@ -16,6 +16,7 @@ from api.web import forms
 from api.web.pages.common import (
     LANGUAGES,
     add_rows,
+    form_version,
     kind_label,
     my_offset,
     state_label,
@@ -201,7 +202,7 @@ def save_draft(request: Request, request_id: uuid.UUID, form: CheckedForm, sessi
     version = str(form.get("version") or "")
     try:
         filing.update_draft(session, row, user, data=data,
-                            expected_version=int(version) if version.isdigit() else None)
+                            expected_version=form_version(version))
         session.commit()
     except (InvalidInput, Conflict) as exc:
         session.rollback()

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import SessionDep
 from api.web.session import (
     PREFIX,
+    SESSION_COOKIE,
     CheckedForm,
     ConsoleRoute,
     end_session,
@@ -53,7 +54,12 @@ def login(request: Request, form: CheckedForm, session: SessionDep) -> Response:
 
 
 @router.post("/logout", response_class=HTMLResponse)
-def logout(request: Request, form: CheckedForm) -> Response:
+def logout(request: Request, form: CheckedForm, session: SessionDep) -> Response:
+    # Revoked on the server, not only dropped by this browser: a copy of the cookie (or the
+    # same token sent as a bearer token to the API) opens nothing any more.
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and security.revoke_access_token(session, token):
+        session.commit()
     end_session(request)
     flash(request, "You are logged out.")
     return redirect(f"{PREFIX}/login")

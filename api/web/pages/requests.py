@@ -15,10 +15,12 @@ from starlette.datastructures import UploadFile
 import workflows
 from api import projections
 from api.deps import SessionDep
+from api.headers import csp_for
 from api.web.pages.common import (
     LANGUAGES,
     countdown,
     event_label,
+    form_version,
     kind_label,
     local,
     state_label,
@@ -26,7 +28,7 @@ from api.web.pages.common import (
     with_content,
 )
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
-from mla import access, audit, kinds, legal
+from mla import access, audit, inputs, kinds, legal
 from mla.clock import utcnow
 from mla.deadlines import service as deadlines
 from mla.errors import Conflict, FieldProblem, GuardRejected, IllegalTransition, InvalidInput
@@ -44,7 +46,7 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for d in items:
-        out = projections.deadline(d, now)
+        out = projections.deadline(d, user, now)
         rule = deadlines.rules().rules[d.rule_id]
         # The same rule as mla.deadlines.extend: the supervisor whose clock it is, while the
         # rule still allows days; the form is only offered where it can succeed.
@@ -153,7 +155,8 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         "state": state_label(request_row.workflow, request_row.state),
         "actions": actions, "grounds": grounds, "history": history,
         "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
-        "transfers": [{"m": m, "at": local(m.at, tz), "delivered": local(m.delivered_at, tz),
+        "transfers": [{"m": projections.transfer_message(m, user), "at": local(m.at, tz),
+                       "delivered": local(m.delivered_at, tz),
                        "retry": local(m.next_attempt_at, tz)}
                       for m in transfer_log.for_request(session, request_row)],
         "tz": tz, "nav": "requests",
@@ -203,7 +206,7 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
     if grounds:
         data["grounds"] = grounds
     version = str(form.get("version") or "")
-    expected = int(version) if version.isdigit() else None
+    expected = form_version(version)
     try:
         result = lifecycle.transition(session, row, event, user, expected_version=expected,
                                       **data)
@@ -229,10 +232,11 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
     days_text = str(form.get("days") or "").strip()
     reason = str(form.get("reason") or "").strip()
     try:
-        if not days_text.isdigit():
+        days = inputs.parse_int(days_text)
+        if days is None:
             raise InvalidInput("the extension needs a number of days",
                                [FieldProblem("days", "a whole number of days")])
-        deadlines.extend(session, deadline, user, days=int(days_text), reason=reason)
+        deadlines.extend(session, deadline, user, days=days, reason=reason)
         session.commit()
     except InvalidInput as exc:
         session.rollback()
@@ -256,11 +260,10 @@ def document(request: Request, request_id: uuid.UUID, session: SessionDep, user:
                  object_id=str(row.id), detail={"language": lang, "format": "html",
                                                 "via": "console"})
     session.commit()
-    # The layout carries its own print styles inline; it runs no script.
-    return HTMLResponse(text, headers={
-        "Content-Language": lang, "Cache-Control": "no-store",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                   "img-src data:; frame-ancestors 'none'"})
+    # The layout carries its own print styles inline (allowed by their hash); it runs no
+    # script.
+    return HTMLResponse(text, headers={"Content-Language": lang, "Cache-Control": "no-store",
+                                       "Content-Security-Policy": csp_for(text)})
 
 
 @router.post("/requests/{request_id}/attachments", response_class=HTMLResponse)

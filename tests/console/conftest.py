@@ -1,0 +1,84 @@
+"""`mla serve` on loopback for the console tests that talk to a real server: the browser
+tests (test_console.py) and the HTTP-only ones (test_console_http.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from cli import demo
+from mla import db, security
+from mla.directory import service as directory
+from mla.models import Request
+
+PASSWORD = demo.DEMO_PASSWORD
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: str, engine: Engine) -> None:
+        self.base = base
+        self.engine = engine
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def request_id(self, reference: str) -> str:
+        with db.session_factory(self.engine)() as s:
+            return str(s.scalar(select(Request.id).where(Request.reference == reference)))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`mla serve` on a free loopback port, on a database migrated by `mla db upgrade` and
+    seeded with the demo (FR and KE, two requests driven a few steps) plus a stranger, US."""
+    workdir = tmp_path_factory.mktemp("console")
+    url = f"sqlite:///{workdir / 'console.db'}"
+    env = {**os.environ, "MLA_DATABASE_URL": url}
+    mla = [sys.executable, "-m", "cli"]
+    upgraded = subprocess.run([*mla, "db", "upgrade"], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    engine = db.make_engine(url)
+    demo.run(engine, lambda line: None)
+    with db.unit_of_work(engine) as s:
+        us = directory.add_authority(s, code="US-OIA", country="US", timezone="America/New_York",
+                                     name="Office of International Affairs", languages=["en"])
+        stranger = directory.add_user(s, us, username="us.officer", full_name="Sam Reed",
+                                      role="officer")
+        security.set_password(s, stranger, PASSWORD)
+    port = _free_port()
+    log = (workdir / "serve.log").open("w")
+    proc = subprocess.Popen([*mla, "serve", "--port", str(port)], cwd=workdir, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (workdir / "serve.log").read_text()
+            assert time.monotonic() < deadline, "mla serve did not start"
+            time.sleep(0.2)
+        yield Server(base, engine)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+        engine.dispose()
