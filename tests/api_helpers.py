@@ -36,6 +36,20 @@ class Api:
         headers.update(kw.pop("headers", {}))
         return self.client.request(method, url, headers=headers, **kw)
 
+    def console(self, username: str, method: str, path: str,
+                form: dict[str, Any] | None = None) -> Any:
+        """A console page as `username` sees it (session cookie, CSRF token on forms)."""
+        from api.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
+
+        self.client.cookies.clear()
+        self.client.cookies.set(SESSION_COOKIE, self.headers(username)["Authorization"].split()[1])
+        self.client.cookies.set(CSRF_COOKIE, "token")
+        data = {CSRF_FIELD: "token", **(form or {})} if method == "POST" else None
+        try:
+            return self.client.request(method, path, data=data, follow_redirects=False)
+        finally:
+            self.client.cookies.clear()
+
     def file(self, username: str = "fr.officer", kind: str = "mla.evidence",
              **overrides: Any) -> dict[str, Any]:
         body = {"kind": kind, "requested_authority": "KE-ODPP", "legal_basis": "untoc",

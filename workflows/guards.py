@@ -5,9 +5,13 @@ Each guard raises `GuardRejected`; returning means the rule is satisfied.
 
 from __future__ import annotations
 
+from datetime import date
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from mla import legal, templates
+from mla.clock import utcnow
 from mla.errors import FieldProblem, GuardRejected
 from mla.models import RequestText
 from workflows.base import Context
@@ -71,7 +75,49 @@ def text_in_accepted_language(ctx: Context) -> None:
         )
 
 
+# How a report of the other authority's act reached us when it did not come through this
+# system (it then comes as a status message, recorded by the system with no actor).
+REPORT_CHANNELS = {"email": "e-mail", "phone": "telephone", "post": "post", "fax": "fax",
+                   "diplomatic": "diplomatic channel", "in_person": "in person",
+                   "other": "other"}
+
+
+def counterpart_report(ctx: Context) -> None:
+    """An officer records what the other authority did (acknowledged, asked for information,
+    refused...) from a report received outside this system: the day it was received and the
+    channel, when given, must be possible ones. The day defaults to the day it is recorded."""
+    if ctx.actor_role is None:
+        return
+    request = ctx.request
+    problems = []
+    received = ctx.data.get("received_on")
+    if received is not None:
+        try:
+            day = received if isinstance(received, date) else date.fromisoformat(str(received))
+        except ValueError:
+            day = None
+            problems.append(FieldProblem("received_on", "a date as YYYY-MM-DD"))
+        if day is not None:
+            tz = ZoneInfo(request.requesting_authority.timezone)
+            today = utcnow().astimezone(tz).date()
+            sent = request.transmitted_at.astimezone(tz).date() if request.transmitted_at \
+                else None
+            if day > today:
+                problems.append(FieldProblem("received_on", f"not after today ({today})"))
+            elif sent is not None and day < sent:
+                problems.append(FieldProblem(
+                    "received_on", f"not before the request was transmitted ({sent})"))
+    channel = ctx.data.get("channel")
+    if channel is not None and channel not in REPORT_CHANNELS:
+        problems.append(FieldProblem("channel", f"one of: {', '.join(REPORT_CHANNELS)}"))
+    if problems:
+        raise GuardRejected(
+            f"the report from {request.requested_authority.code} cannot be recorded as given",
+            problems)
+
+
 GUARDS = {
+    "counterpart_report": counterpart_report,
     "reason_required": reason_required,
     "refusal_grounds": refusal_grounds,
     "template_complete": template_complete,

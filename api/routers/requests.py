@@ -125,7 +125,7 @@ def fire_event(request_id: uuid.UUID, body: TransitionIn, session: SessionDep,
     nobody changed the request since you read it. Authorization: the party and role the
     workflow names for the event."""
     request = access.get_request(session, request_id, user)
-    data = body.model_dump(exclude={"event"}, exclude_none=True)
+    data = body.model_dump(mode="json", exclude={"event"}, exclude_none=True)
     result = lifecycle.transition(session, request, body.event, user, expected_version=expected,
                                   **data)
     session.commit()

@@ -5,7 +5,7 @@ liaison officers."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +61,14 @@ class TransitionIn(BaseModel):
     reason: str | None = Field(default=None, max_length=4000)
     grounds: list[str] | None = Field(default=None, max_length=50,
                                       description="Refusal grounds codes")
+    received_on: date | None = Field(
+        default=None, description="For the other authority's act recorded from a report "
+        "received outside this system (acknowledgement, refusal...): the day it was received; "
+        "default the day it is recorded")
+    channel: str | None = Field(
+        default=None, max_length=20,
+        description="How that report came: email, phone, post, fax, diplomatic, in_person, "
+        "other")
 
 
 class TranslationIn(BaseModel):

@@ -206,7 +206,10 @@ class ConsoleRoute(APIRoute):
             except Forbidden as exc:
                 response = error_page(request, 403, "Not allowed", exc.detail)
             except DomainError as exc:
-                response = error_page(request, 400, exc.title, exc.detail)
+                # Each wrong part by name, as the API's problem document lists them.
+                problems = getattr(exc, "problems", [])
+                response = error_page(request, 400, exc.title, "; ".join(
+                    [exc.detail, *(f"{p.path}: {p.message}" for p in problems)]))
             for name, value in getattr(request.state, "cookies", {}).items():
                 if value is None:
                     response.delete_cookie(name, path=PREFIX, httponly=True, samesite="strict",

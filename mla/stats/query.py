@@ -79,9 +79,10 @@ class Report:
     sealed: tuple[str, str] | None = None
 
 
-def scope_for(user: User | None) -> Scope:
-    """None is the operator at the console, who holds the database anyway."""
-    if user is None or user.role == INSTANCE_ROLE:
+def scope_for(user: User | None, own: bool = False) -> Scope:
+    """None is the operator at the console, who holds the database anyway. An admin sees the
+    whole instance unless `own` asks for the figures of the admin's own authority."""
+    if user is None or (user.role == INSTANCE_ROLE and not own):
         return Scope(None, "all authorities on this instance")
     return Scope(user.authority_id, user.authority.code)
 
@@ -173,7 +174,8 @@ class Query:
 
 
 def prepare(session: Session, user: User | None, since: datetime | date | None,
-            until: datetime | date | None, period: str, now: datetime | None) -> Query:
+            until: datetime | date | None, period: str, now: datetime | None,
+            own: bool = False) -> Query:
     problems = []
     if period not in PERIODS:
         problems.append(FieldProblem("period", f"one of: {', '.join(PERIODS)}"))
@@ -192,7 +194,7 @@ def prepare(session: Session, user: User | None, since: datetime | date | None,
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         apply_settings(session)
-    scope = scope_for(user)
+    scope = scope_for(user, own)
     sealed = _sealed_range(session, start, end) if scope.instance_wide else None
     return Query(user, scope, start, end, period, dialect, now or utcnow(), sealed)
 

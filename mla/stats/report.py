@@ -88,9 +88,11 @@ refusals.__doc__ = "Refusal grounds ranked, overall and per period."
 
 def report(session: Session, user: User | None, *, since: datetime | date | None = None,
            until: datetime | date | None = None, period: str = "month",
-           now: datetime | None = None, sections: Sequence[str] = tuple(SECTIONS)) -> Report:
-    """Every table (or those of `sections`) for what `user` may see."""
-    q = prepare(session, user, since, until, period, now)
+           now: datetime | None = None, sections: Sequence[str] = tuple(SECTIONS),
+           own: bool = False) -> Report:
+    """Every table (or those of `sections`) for what `user` may see (an admin: the whole
+    instance, or with `own` the admin's authority)."""
+    q = prepare(session, user, since, until, period, now, own)
     tables: dict[str, Table] = {}
     for computed in _computed(session, q, sections):
         for t in computed:
@@ -159,10 +161,10 @@ def _side_by_side(session: Session, bind: Engine, q: Query,
 
 def table(session: Session, user: User | None, name: str, *, since: datetime | date | None = None,
           until: datetime | date | None = None, period: str = "month",
-          now: datetime | None = None) -> Table:
+          now: datetime | None = None, own: bool = False) -> Table:
     """One table by name (computing only its section)."""
     if name not in TABLES:
         raise NotFound(f"no statistics table '{name}'; known: {', '.join(TABLES)}")
     result = report(session, user, since=since, until=until, period=period, now=now,
-                    sections=(TABLES[name],))
+                    sections=(TABLES[name],), own=own)
     return result.tables[name]

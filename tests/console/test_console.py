@@ -192,7 +192,11 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
     # --- the liaison officer sees where it stands, nothing of the case ---------------------
     liaison = login(browser, server, "fr.liaison")
     row = liaison.locator("tr", has_text=reference)
-    assert "status view" in row.inner_text() and "L. Ferrand" not in row.inner_text()
+    # The row says what the request is (reference, kind); the restriction is said once.
+    assert "Provisional arrest" in row.inner_text() and "L. Ferrand" not in row.inner_text()
+    assert "status view" not in row.inner_text().lower()
+    expect(liaison.locator("#status-view")).to_have_count(1)
+    expect(liaison.get_by_role("columnheader", name="Title")).to_have_count(0)
     shot(liaison, "09-requests-liaison")
     row.get_by_role("link", name=reference).click()
     expect(liaison.locator("#status-view")).to_be_visible()

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from api.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 from tests.api_helpers import Api
 
 ROLES = ("fr.officer", "fr.supervisor", "fr.liaison", "ke.officer", "ke.contact_point",
@@ -71,14 +70,7 @@ CASES: list[tuple[str, str, dict[str, Any] | None, int, str | tuple[str, ...]]] 
 
 def _send(api: Api, who: str, method: str, path: str, data: dict[str, Any] | None = None
           ) -> httpx.Response:
-    api.client.cookies.clear()
-    api.client.cookies.set(SESSION_COOKIE, api.headers(who)["Authorization"].split()[1])
-    api.client.cookies.set(CSRF_COOKIE, "token")
-    form = {CSRF_FIELD: "token", **(data or {})} if method == "POST" else None
-    try:
-        return api.client.request(method, path, data=form, follow_redirects=False)
-    finally:
-        api.client.cookies.clear()
+    return api.console(who, method, path, data)  # type: ignore[no-any-return]
 
 
 def _text(response: httpx.Response) -> str:

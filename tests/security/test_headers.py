@@ -21,7 +21,7 @@ from tests.app_routes import console, routes
 STATIC = ("/console/static/", f"{ASSETS}/")
 # HTML pages that must be among those found (the walk sees real data, not only errors).
 EXPECTED_HTML = {
-    "/docs", "/redoc", "/docs/oauth2-redirect", "/stats/page",
+    "/docs", "/redoc", "/docs/oauth2-redirect", "/console/stats",
     "/requests/{request_id}/document", "/console/requests/{request_id}/document",
     "/console/login", "/console/requests", "/console/requests/{request_id}",
     "/console/alerts", "/console/oncall", "/console/workflows/{name}",
@@ -110,7 +110,6 @@ def test_pages_with_inline_styles_allow_exactly_theirs_by_hash(api: Api) -> None
     pages: list[Any] = [
         api.call("fr.officer", "GET", f"/requests/{rid}/document"),
         console(api, "fr.officer", "GET", f"/console/requests/{rid}/document"),
-        api.call("fr.officer", "GET", "/stats/page"),
     ]
     for response in pages:
         assert response.status_code == 200, response.text

@@ -52,8 +52,8 @@ PATH_VALUES: dict[str, list[dict[str, str]]] = {
 }
 # Statistics are the one aggregate an admin sees instance-wide (README, "Statistics"): for
 # us.admin their counts move with FR's and KE's work, but still name nothing of it.
-INSTANCE_WIDE_FOR_ADMIN = {"/stats", "/stats/page", "/stats/charts/{name}.svg",
-                           "/stats/{table}.csv"}
+INSTANCE_WIDE_FOR_ADMIN = {"/stats", "/stats/charts/{name}.svg", "/stats/{table}.csv",
+                           "/console/stats", "/console/stats/{table}.csv"}
 # Routes whose lists the owners must see the work in, so an empty setup cannot pass.
 MUST_SHOW_OWNERS = {"/requests", "/deadlines", "/alerts", "/audit", "/console/requests",
                     "/console/alerts"}
@@ -73,8 +73,10 @@ def _filters(cursor: str, now: str) -> dict[str, list[dict[str, Any]]]:
         "/alerts": [{}, {"status": "open", "limit": 500}, {"status": "acknowledged"}],
         "/audit": [{}, {"after_id": 0, "limit": 500}],
         "/oncall": [{}, {"network": "budapest_24_7", "at": now}],
-        "/stats": [{}, PERIOD], "/stats/page": [PERIOD], "/stats/charts/{name}.svg": [PERIOD],
+        "/stats": [{}, PERIOD], "/stats/charts/{name}.svg": [PERIOD],
         "/stats/{table}.csv": [PERIOD],
+        "/console/stats": [{}, PERIOD, PERIOD | {"scope": "instance"}],
+        "/console/stats/{table}.csv": [PERIOD, PERIOD | {"scope": "instance"}],
         # Each combination matches some of FR's and KE's requests, were they visible.
         "/console/requests": [
             {}, {"overdue": "true", "sort": "due", "order": "asc"},
@@ -133,7 +135,8 @@ def _get(api: Api, username: str, url: str, params: dict[str, Any]) -> httpx.Res
 def _walk(api: Api, filters: dict[str, list[dict[str, Any]]]) -> list[tuple[Route, str, dict]]:
     """(route, url, query) for every list or aggregate route and every variant of it."""
     tables = api.call("fr.officer", "GET", "/stats").json()["tables"]
-    values = PATH_VALUES | {"/stats/{table}.csv": [{"table": t} for t in tables]}
+    values = PATH_VALUES | {path: [{"table": t} for t in tables]
+                            for path in ("/stats/{table}.csv", "/console/stats/{table}.csv")}
     walked = []
     for route in routes(create_app()):
         if route.method != "GET" or route.path in EXEMPT:

@@ -54,8 +54,9 @@ QUERIES: dict[str, list[dict[str, Any]]] = {
     "/deadlines": [{"overdue": "true"}],
     "/alerts": [{"status": "acknowledged"}],
     "/console/alerts": [{"status": "acknowledged"}],
-    "/stats": [PERIOD], "/stats/page": [PERIOD], "/stats/charts/{name}.svg": [PERIOD],
-    "/stats/{table}.csv": [PERIOD],
+    "/stats": [PERIOD], "/stats/charts/{name}.svg": [PERIOD],
+    "/stats/{table}.csv": [PERIOD], "/console/stats": [PERIOD],
+    "/console/stats/{table}.csv": [PERIOD],
 }
 
 
@@ -171,7 +172,7 @@ def test_status_roles_read_no_case_text_on_any_route(api: Api) -> None:
     assert answered >= {
         "/requests", "/requests/{request_id}", "/requests/{request_id}/history",
         "/requests/{request_id}/deadlines", "/requests/{request_id}/transfers", "/deadlines",
-        "/alerts", "/alerts/{alert_id}", "/audit", "/stats", "/stats/page",
+        "/alerts", "/alerts/{alert_id}", "/audit", "/stats", "/console/stats",
         "/console/requests", "/console/requests/{request_id}", "/console/alerts"}, answered
     # And every marker is there for the roles that read content: the setup holds it all.
     assert seen_by_content == set(CASE_TEXT | DESK_TEXT), \

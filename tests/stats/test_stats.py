@@ -409,9 +409,15 @@ def test_api_json_csv_charts_and_page(api: Api) -> None:
         svg = api.call("ke.officer", "GET", "/stats/charts/overdue_by_counterpart.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml")
         ET.fromstring(svg.text)
-        page = api.call("fr.supervisor", "GET", "/stats/page?period=quarter")
+        page = api.console("fr.supervisor", "GET", "/console/stats?period=quarter")
         assert page.headers["content-type"].startswith("text/html")
-        assert "<svg" in page.text and "/stats/by_kind.csv?period=quarter" in page.text
+        assert page.text.count("<svg") == 3
+        assert 'href="/console/stats/by_kind.csv?period=quarter"' in page.text
+        assert 'aria-current="page">Statistics' in page.text
+        csv = api.console("fr.supervisor", "GET", "/console/stats/refusal_grounds.csv"
+                          "?period=quarter")
+        assert csv.text == api.call("fr.officer", "GET",
+                                    "/stats/refusal_grounds.csv?period=quarter").text
     assert api.call("fr.officer", "GET", "/stats/nope.csv").status_code == 404
     assert api.call("fr.officer", "GET", "/stats/charts/nope.svg").status_code == 404
     bad = api.call("fr.officer", "GET", "/stats?period=year")

@@ -195,8 +195,12 @@ def test_api_says_which_months_were_sealed(api: Api, engine: Engine) -> None:
         windowed = api.call("fr.admin", "GET", "/stats?since=2026-02-10&until=2026-04-01")
         assert windowed.json()["sealed_months"] == {"first": "2026-03", "last": "2026-03"}
         assert api.call("fr.officer", "GET", "/stats").json()["sealed_months"] is None
-        page = api.call("fr.admin", "GET", "/stats/page").text
+        page = api.console("fr.admin", "GET", "/console/stats?scope=instance").text
         assert "2026-01 to 2026-04 from the sealed months" in page
+        # The console shows an admin's own authority unless asked for the whole instance;
+        # only the instance-wide figures read sealed months.
+        own = api.console("fr.admin", "GET", "/console/stats").text
+        assert "from the sealed months" not in own and "FR-MJ is a party to" in own
 
 
 @pytest.mark.parametrize("month", ["2026-01", "2026-12"])

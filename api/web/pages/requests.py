@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -36,6 +37,7 @@ from mla.models import Authority, Deadline, User
 from mla.models import Request as MlaRequest
 from mla.requests import attachments, documents, filing, lifecycle, listing, translations
 from mla.transfer import log as transfer_log
+from workflows.guards import REPORT_CHANNELS
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
@@ -85,6 +87,7 @@ def request_list(
                            counterpart=counterpart or None, overdue=overdue, sort=sort,
                            descending=order == "desc", page=page_number, per_page=PER_PAGE)
     now = utcnow()
+    content = access.can_read_content(user)
     rows = []
     for r in found.items:
         mine_requesting = r.requesting_authority_id == user.authority_id
@@ -93,7 +96,7 @@ def request_list(
         rows.append({
             "r": r, "kind": kind_label(r.kind), "state": state_label(r.workflow, r.state),
             "side": "outgoing" if mine_requesting else "incoming", "other": other,
-            "title": r.title if access.can_read_content(user) else None,
+            "title": r.title if content else None,
             "due": local(due, user_tz(user)) if due else "", "due_iso": due.isoformat() if due
             else "", "countdown": countdown(due, now) if due else "",
             "overdue": bool(due and due < now), "updated": local(r.updated_at, user_tz(user)),
@@ -117,11 +120,21 @@ def request_list(
         "rows": rows, "found": found, "filters": filters, "sort": sort, "order": order,
         "link": link, "sort_link": sort_link, "kinds": kinds.all_kinds(), "states": states,
         "authorities": others, "tz": user_tz(user), "nav": "requests",
-        "can_file": user.role in filing.FILING_ROLES,
+        "can_file": user.role in filing.FILING_ROLES, "content": content,
     })
 
 
 # --- one request -----------------------------------------------------------------------------
+
+
+def _report(data: dict[str, Any] | None, by_officer: bool, other: str) -> str:
+    """"received from KE on 2026-11-28 by e-mail": the other authority's act as an officer
+    recorded it from a report; empty for steps that are not such reports."""
+    if not by_officer or not data or "received_on" not in data:
+        return ""
+    channel = REPORT_CHANNELS.get(str(data.get("channel")), "")
+    return f"received from {other} on {data['received_on']}" + (f" by {channel}" if channel
+                                                                 else "")
 
 
 def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -> dict[str, Any]:
@@ -134,7 +147,8 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         step = wf.candidates(event, request_row.state)[0].definition
         actions.append({"event": event, "label": step.label or event,
                         "reason": "reason_required" in step.guards,
-                        "grounds": "refusal_grounds" in step.guards})
+                        "grounds": "refusal_grounds" in step.guards,
+                        "reported": "counterpart_report" in step.guards})
     grounds = {}
     if any(a["grounds"] for a in actions):
         grounds = legal.refusal_grounds(request_row.legal_basis, request_row.kind)
@@ -149,8 +163,12 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
             "actor": (e.actor.username if e.actor else "system") if content else None,
             "reason": e.reason if content else None,
             "data": e.data if content else None,
+            "report": _report(e.data, e.actor is not None,
+                              request_row.requested_authority.code),
         })
     ctx: dict[str, Any] = {
+        "today": utcnow().astimezone(ZoneInfo(tz)).date().isoformat(),
+        "channels": REPORT_CHANNELS,
         "r": request_row, "content": content, "kind": kind_label(request_row.kind),
         "state": state_label(request_row.workflow, request_row.state),
         "actions": actions, "grounds": grounds, "history": history,
@@ -205,6 +223,14 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
     grounds = [g for g in form.getlist("grounds") if isinstance(g, str)]
     if grounds:
         data["grounds"] = grounds
+    wf = workflows.get(row.workflow)
+    reported = event in wf.allowed_events(row.state) and any(
+        "counterpart_report" in step.definition.guards for step in wf.candidates(event, row.state))
+    if reported:
+        for name in ("received_on", "channel"):
+            value = str(form.get(name) or "").strip()
+            if value:
+                data[name] = value
     version = str(form.get("version") or "")
     expected = form_version(version)
     try:
@@ -217,6 +243,7 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
         problems = getattr(exc, "problems", [])
         ctx = _request_context(session, row, user)
         ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
+                   received_on=data.get("received_on"), channel=data.get("channel"),
                    chosen_grounds=grounds)
         return page(request, "request.html", ctx,
                     status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
