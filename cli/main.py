@@ -64,10 +64,16 @@ def main() -> None:
 
 @main.command()
 @database_option
-def demo(database: str) -> None:
+@click.option("--history", is_flag=True,
+              help="Also simulate a year of work between the two authorities (a few hundred "
+                   "requests of every kind, both ways), so the statistics have figures.")
+@click.option("--requests", "count", type=click.IntRange(1, 5000), default=300,
+              show_default=True, help="How many requests the simulated year holds.")
+def demo(database: str, history: bool, count: int) -> None:
     """Seed two authorities with users and a 24/7 service, file two requests and drive them,
     print state and history; on a second run, show what the first one made."""
     from cli import demo as demo_module
+    from cli import demo_history
     from mla import templates
 
     templates.load_all()
@@ -75,6 +81,8 @@ def demo(database: str) -> None:
     db.upgrade(database)
     engine = db.make_engine(database)
     try:
+        if history:
+            demo_history.populate(engine, click.echo, requests=count)
         demo_module.populate(engine, click.echo)
         demo_module.show(engine, click.echo)
     finally:
