@@ -179,8 +179,9 @@ def run(engine: Engine, echo: Callable[[str], None]) -> list[Any]:
         ("fr.officer", "send_to_translation", {}),
         ("fr.officer", "@translate:en", {}),
         ("fr.officer", "transmit", {}),
-        ("fr.officer", "acknowledge", {}),
-        ("fr.officer", "start_execution", {}),
+        # KE-ODPP runs no instance of its own here: its answers come by e-mail and phone.
+        ("fr.officer", "acknowledge", {"channel": "email"}),
+        ("fr.officer", "start_execution", {"channel": "phone"}),
     ]
     arrest_steps: list[Step] = [
         ("fr.officer", "submit", {}),

@@ -9,9 +9,7 @@ checks are in test_console_http.py, which needs no browser."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,42 +20,21 @@ from mla import db, templates
 from mla.directory import service as directory
 from mla.models import User
 from mla.requests import filing, lifecycle
-from tests.conftest import IN_CI
+from tests.console.browser import chromium, emptied, expect, shots_dir
+from tests.console.browser import login as browser_login
 from tests.console.conftest import PASSWORD, Server
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "test-output" / "console"
 KIND = "extradition.provisional_arrest"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-LAPTOP = {"width": 1366, "height": 800}
 
-if IN_CI:
-    # CI=true runs everything: a missing package or browser is a failure, not a skip.
-    import playwright.sync_api as playwright_api
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found and CI=true requires the console browser tests: "
-                    "install Debian's chromium package (.ci/run does)", pytrace=False)
-else:
-    playwright_api = pytest.importorskip("playwright.sync_api",
-                                         reason="the playwright package is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package "
-                    "(apt-get install chromium; .ci/run does) to run the console browser "
-                    "tests", allow_module_level=True)
-expect = playwright_api.expect
+SHOTS = shots_dir("console")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    emptied(SHOTS)
+    with chromium() as launched:
+        yield launched
 
 
 def shot(page: Any, name: str, *, screen: bool = False) -> None:
@@ -66,17 +43,7 @@ def shot(page: Any, name: str, *, screen: bool = False) -> None:
 
 
 def login(browser: Any, server: Server, username: str) -> Any:
-    """A fresh browser context (its own cookies) logged in as `username`, by keyboard."""
-    context = browser.new_context(viewport=LAPTOP, timezone_id="Europe/Paris", locale="en-GB")
-    page = context.new_page()
-    page.goto(server.url("/console/requests"))
-    assert "/console/login" in page.url  # no session: sent to log in, and back afterwards
-    page.get_by_label("User name").fill(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/console/requests")
-    return page
+    return browser_login(browser, server.base, username, PASSWORD)
 
 
 def fill(page: Any, path: str, value: Any) -> None:

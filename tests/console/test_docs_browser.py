@@ -7,42 +7,25 @@ test-output/docs/ for a person to look at. Skipped like test_console.py without 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, emptied, playwright_api, shots_dir
 from tests.console.conftest import Server
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "test-output" / "docs"
+SHOTS = shots_dir("docs")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-if IN_CI:
-    import playwright.sync_api as playwright_api
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found and CI=true requires the browser tests",
-                    pytrace=False)
-else:
-    playwright_api = pytest.importorskip("playwright.sync_api",
-                                         reason="the playwright package is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package",
-                    allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def offline() -> Iterator[Any]:
     """A browser context that can reach loopback only; what it tried elsewhere is listed."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    emptied(SHOTS)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync",
+            *CHROMIUM_ARGS,
             # Belt and braces: names other than loopback do not even resolve.
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"])
         context = browser.new_context(viewport={"width": 1366, "height": 900})

@@ -120,7 +120,7 @@ class Instance:
 
     def wait_for_server(self) -> None:
         assert self.server is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a busy 2-core machine starts slowly
         while True:
             try:
                 if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
