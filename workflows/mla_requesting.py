@@ -3,6 +3,8 @@
 from workflows.base import ANY_OFFICER, RESUME, StateDef, TransitionDef, WorkflowDef
 
 T = TransitionDef
+ALL_TIMERS = ("acknowledgement", "recognition", "execution", "info_reply", "production",
+              "preservation", "suggested_date")
 OPEN_AFTER_TRANSMIT = ("transmitted", "acknowledged", "info_requested", "info_provided",
                        "in_execution", "partially_executed", "postponed")
 
@@ -37,7 +39,8 @@ DEFINITION = WorkflowDef(
           label="Send to translation"),
         T("transmit", ("approved", "translating"), "transmitted", "requesting",
           guards=("template_complete", "text_in_accepted_language"),
-          opens=("acknowledgement", "execution", "preservation"), label="Transmit"),
+          opens=("acknowledgement", "recognition", "production", "preservation",
+                 "suggested_date"), label="Transmit"),
         T("acknowledge", ("transmitted",), "acknowledged", "requesting",
           closes=("acknowledgement",), label="Record acknowledgement"),
         T("request_info", ("acknowledged", "info_provided", "in_execution"), "info_requested",
@@ -45,12 +48,15 @@ DEFINITION = WorkflowDef(
           label="Record request for information"),
         T("provide_info", ("info_requested",), "info_provided", "requesting",
           closes=("info_reply",), label="Provide information"),
+        # The requested authority's recognition decision (its `accept` arrives as this
+        # step): the trigger of EIO art. 12(4)'s 90 days.
         T("start_execution", ("acknowledged", "info_provided"), "in_execution", "requesting",
-          label="Record start of execution"),
+          closes=("recognition",), opens=("execution",),
+          label="Record recognition decision and start of execution"),
         T("execute_partially", ("in_execution",), "partially_executed", "requesting",
           label="Record partial execution"),
         T("complete", ("in_execution", "partially_executed"), "executed", "requesting",
-          closes=("execution",), label="Record execution"),
+          closes=("execution", "production", "suggested_date"), label="Record execution"),
         T("postpone", ("acknowledged", "in_execution"), "postponed", "requesting",
           guards=("reason_required",), label="Record postponement"),
         T("resume", ("postponed",), RESUME, "requesting", label="Record resumption"),
@@ -58,13 +64,12 @@ DEFINITION = WorkflowDef(
         T("refuse", ("transmitted", "acknowledged", "info_requested", "info_provided",
                      "in_execution", "postponed"), "refused", "requesting",
           guards=("refusal_grounds",),
-          closes=("acknowledgement", "execution", "info_reply", "preservation"),
-          label="Record refusal"),
+          closes=ALL_TIMERS, label="Record refusal"),
         T("withdraw", ("draft", "in_review", "approved", "translating", *OPEN_AFTER_TRANSMIT),
           "withdrawn", "requesting", roles=ANY_OFFICER, guards=("reason_required",),
-          closes=("acknowledgement", "execution", "info_reply", "preservation"),
-          label="Withdraw"),
+          closes=ALL_TIMERS, label="Withdraw"),
         T("close", ("executed", "partially_executed"), "closed", "requesting",
-          closes=("execution", "preservation"), label="Close"),
+          closes=("execution", "production", "suggested_date", "preservation"),
+          label="Close"),
     ),
 )

@@ -65,6 +65,7 @@ def file_request(body: FileRequestIn, session: SessionDep, user: UserDep,
     request = filing.file_request(
         session, user, kind=body.kind, requested_authority_id=requested.id,
         legal_basis=body.legal_basis, title=body.title, language=body.language, data=body.data,
+        urgent=body.urgent, urgency_reasons=body.urgency_reasons,
     )
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"
@@ -81,7 +82,8 @@ def register_incoming(body: IncomingIn, session: SessionDep, user: UserDep,
     request = filing.register_incoming(
         session, user, kind=body.kind, requesting_authority_id=requesting.id,
         counterpart_reference=body.counterpart_reference, legal_basis=body.legal_basis,
-        title=body.title, language=body.language, data=body.data,
+        title=body.title, language=body.language, data=body.data, urgent=body.urgent,
+        urgency_reasons=body.urgency_reasons,
     )
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"
@@ -125,7 +127,7 @@ def fire_event(request_id: uuid.UUID, body: TransitionIn, session: SessionDep,
     nobody changed the request since you read it. Authorization: the party and role the
     workflow names for the event."""
     request = access.get_request(session, request_id, user)
-    data = body.model_dump(exclude={"event"}, exclude_none=True)
+    data = body.model_dump(mode="json", exclude={"event"}, exclude_none=True)
     result = lifecycle.transition(session, request, body.event, user, expected_version=expected,
                                   **data)
     session.commit()

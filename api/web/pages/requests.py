@@ -58,7 +58,7 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
             else "", "iso": d.due_at.isoformat(),
             "acting_local": out.due_local if out.acting_authority != user.authority.code
             else "",
-            "extend_left": rule.extension_max_days - d.extended_days if may_extend else 0,
+            "extend_left": rule.extension_left(d.extended_days) if may_extend else 0,
             "extension_citation": rule.extension_citation or "",
         })
     return rows
