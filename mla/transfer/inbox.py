@@ -180,6 +180,9 @@ def _apply_status(session: Session, opened: Opened) -> tuple[Request, str, dict[
         data["reason"] = body["reason"]
     if isinstance(body.get("grounds"), list):
         data["grounds"] = [str(g) for g in body["grounds"]]
+    for key in ("occurred_at", "agreed_date"):
+        if isinstance(body.get(key), str):
+            data[key] = body[key]
     applied: list[str] = []
     refused: list[str] = []
     session.info[APPLYING] = True

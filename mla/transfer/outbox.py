@@ -173,6 +173,11 @@ def on_transition(session: Session, request: Request,
         grounds = (last.data or {}).get("grounds")
         if grounds:
             body["grounds"] = list(grounds)
+        # When a legal trigger happened and a new surrender date: the other side's clocks
+        # count from the same instants.
+        for key in ("occurred_at", "agreed_date"):
+            if isinstance((last.data or {}).get(key), str):
+                body[key] = last.data[key]
     _queue(session, peer=peer, home=home, request=request, kind="status", event=result.event,
            thread=thread, body=body, now=now)
 

@@ -4,8 +4,10 @@ attachments."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -134,7 +136,9 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         step = wf.candidates(event, request_row.state)[0].definition
         actions.append({"event": event, "label": step.label or event,
                         "reason": "reason_required" in step.guards,
-                        "grounds": "refusal_grounds" in step.guards})
+                        "grounds": "refusal_grounds" in step.guards,
+                        "agreed_date": "agreed_date" in step.guards,
+                        "occurred_at": "occurred_at" in step.guards})
     grounds = {}
     if any(a["grounds"] for a in actions):
         grounds = legal.refusal_grounds(request_row.legal_basis, request_row.kind)
@@ -205,6 +209,13 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
     grounds = [g for g in form.getlist("grounds") if isinstance(g, str)]
     if grounds:
         data["grounds"] = grounds
+    agreed = str(form.get("agreed_date") or "").strip()
+    if agreed:
+        data["agreed_date"] = agreed
+    occurred = str(form.get("occurred_at") or "").strip()
+    if occurred:
+        # The browser's local time, read in the user's time zone (the page says which).
+        data["occurred_at"] = _local_instant(occurred, user_tz(user))
     version = str(form.get("version") or "")
     expected = form_version(version)
     try:
@@ -217,12 +228,24 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
         problems = getattr(exc, "problems", [])
         ctx = _request_context(session, row, user)
         ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
-                   chosen_grounds=grounds)
+                   chosen_grounds=grounds, agreed_date=agreed, occurred_at=occurred)
         return page(request, "request.html", ctx,
                     status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
     flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
                    f"{state_label(row.workflow, result.to_state)}.")
     return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+def _local_instant(text: str, tz: str) -> str:
+    """`2026-06-10T06:00` in `tz` as an ISO instant with its offset; the text as typed when it
+    is not a date and time (the step's guard then names the field)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+    return parsed.isoformat()
 
 
 @router.post("/deadlines/{deadline_id}/extensions", response_class=HTMLResponse)
