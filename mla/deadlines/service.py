@@ -141,6 +141,10 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
             or was != now_suspended):
         return  # most steps touch no clock of this kind and basis: no query
     now = utcnow()
+    # A legal trigger recorded after it happened (`occurred_at`, checked by the step's
+    # guard) opens and closes its clocks at that instant.
+    data = result.data or {}
+    at = min(event_instant(data.get("occurred_at")) or now, now)
     closes = timers & set(result.closes)
     if result.from_state and closes:
         # One UPDATE (which keeps loaded deadlines in step) and the pending steps dropped,
@@ -148,7 +152,7 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
         closed = session.scalars(
             update(Deadline).where(Deadline.request_id == request.id,
                                    Deadline.closed_at.is_(None), Deadline.timer.in_(closes))
-            .values(closed_at=now).returning(Deadline.id),
+            .values(closed_at=at).returning(Deadline.id),
             execution_options={"synchronize_session": "fetch"}).all()
         _drop_pending(session, closed)
     # Only a change of suspension needs every deadline still running.
@@ -169,11 +173,7 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
                 d.suspended_at = None
                 _write_steps(session, d, _done_steps(session, d))
     if result.opens:
-        # The clock starts at the legal trigger: when the step says it happened earlier
-        # than it is recorded (`occurred_at`, checked by the step's guard), from then.
-        data = result.data or {}
-        started = event_instant(data.get("occurred_at")) or now
-        open_deadlines(session, request, result.opens, min(started, now), data=data,
+        open_deadlines(session, request, result.opens, at, data=data,
                        first=result.from_state is None)
     session.flush()
 
