@@ -83,8 +83,10 @@ DEFINITION = WorkflowDef(
         T("refuse", ("judicial_phase", "consented"), "refused", "requested",
           roles=("supervisor",), guards=("refusal_grounds", "occurred_at"),
           closes=("decision", "decision_consent"), label="Record final decision: refused"),
+        # The 10 days already run from the final decision; a request granted before they did
+        # (revision 0011) gets its clock here, once: a running clock is never opened twice.
         T("schedule_surrender", ("granted",), "surrender_scheduled", "requested",
-          label="Schedule surrender"),
+          opens=("surrender",), label="Schedule surrender"),
         # EAW art. 23(3)-(4): surrender prevented or postponed; a new date is agreed and the
         # person is surrendered within 10 days of it.
         T("reschedule_surrender", ("granted", "surrender_scheduled"), "surrender_scheduled",

@@ -6,6 +6,9 @@
   escalation steps dropped: Directive 2014/41/EU art. 15 fixes no period for a postponement
   (the 30 days were art. 12(5), the extension of the recognition limit, now on that rule).
   The rule stays readable (retired) for the history of old requests.
+- Nothing else moves: clocks already running keep their instants; an EAW request granted
+  before this revision gets its surrender clock when its surrender is scheduled (the
+  workflow opens it there only when none runs).
 
 Revision ID: 0011
 Revises: 0010

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mla import templates
@@ -466,3 +466,20 @@ def test_urgency_is_kept_when_the_kind_is_urgent_by_nature(session: Session,
     send(session, world, request, "2026-03-18T09:00:00Z")
     pages = session.scalars(select(Page).where(Page.request_id == request.id)).all()
     assert [p.authority_id for p in pages] == [world.ke.id]
+
+
+def test_a_request_granted_before_0011_gets_its_surrender_clock_when_scheduled(
+        session: Session, world: World, de: Authority) -> None:
+    request = file(session, world, "extradition.request", "eaw_2002_584", de,
+                   "2026-06-01T08:00:00Z")
+    send(session, world, request, "2026-06-01T09:00:00Z")
+    fire(session, world, request, "de.officer", "arrest", "2026-06-10T04:00:00Z")
+    fire(session, world, request, "de.officer", "refer_to_court", "2026-06-12T08:00:00Z")
+    # Granted under the old lifecycle, whose grant opened no surrender clock.
+    session.execute(update(Request).where(Request.id == request.id).values(state="granted"))
+    session.commit()
+    session.refresh(request)
+    fire(session, world, request, "de.officer", "schedule_surrender", "2026-07-24T10:00:00Z")
+    surrender = clock(session, request, "eaw.surrender")
+    assert surrender.opened_at == utc("2026-07-24T10:00:00Z")
+    assert surrender.due_at == utc("2026-08-03T22:00:00Z")
