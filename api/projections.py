@@ -53,6 +53,7 @@ def full(session: Session, request: Request, user: User) -> RequestOut:
     return RequestOut(
         **status(request).model_dump(),
         counterpart_reference=request.counterpart_reference,
+        urgency_reasons=request.urgency_reasons,
         legal_basis=request.legal_basis, title=request.title,
         template_version=request.template_version, language=request.language,
         languages=_languages(session, request),
@@ -106,7 +107,8 @@ def deadline(d: Deadline, user: User, now: datetime | None = None) -> DeadlineOu
     local = d.due_at.astimezone(ZoneInfo(acting.timezone))
     return DeadlineOut(
         id=d.id, request_id=d.request_id, reference=d.request.reference, rule=d.rule_id,
-        timer=d.timer, citation=rule.citation, acting_authority=acting.code,
+        timer=d.timer, titles=dict(rule.title), citation=rule.citation,
+        trigger=rule.trigger, acting_authority=acting.code,
         opened_at=d.opened_at, due_at=d.due_at,
         due_local=f"{local.isoformat(timespec='minutes')} {acting.timezone}", status=state,
         closed_at=d.closed_at, extended_days=d.extended_days,

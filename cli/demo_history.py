@@ -312,7 +312,7 @@ def _extend_one(session: Any, rng: random.Random, request: Request,
                 counts: dict[str, int]) -> None:
     for deadline in deadlines.for_request(session, request):
         rule = deadline_rules.rules().rules[deadline.rule_id]
-        left = rule.extension_max_days - deadline.extended_days
+        left = rule.extension_left(deadline.extended_days)
         if deadline.closed_at is not None or left <= 0:
             continue
         acting = session.get_one(Authority, deadline.acting_authority_id)

@@ -142,7 +142,11 @@ class Request(Base):
     requesting_authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     requested_authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     title: Mapped[str] = mapped_column(String(300))
+    # Marked by the filing officer (or inherent in the kind, e.g. provisional arrest); it
+    # shortens the periods where the law gives an urgent one and pages the 24/7 point.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why the officer marked it urgent (required then; content, never in status views).
+    urgency_reasons: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(40))
     # Where a suspending state (info requested, postponed) returns to when it ends.
     resume_state: Mapped[str | None] = mapped_column(String(40))

@@ -41,6 +41,8 @@ def data_for(request: Request, step: Step) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if "reason_required" in step.definition.guards:
         data["reason"] = f"reason for {step.event}"
+    if "agreed_date" in step.definition.guards:
+        data["agreed_date"] = "2026-12-01"
     if "refusal_grounds" in step.definition.guards:
         data["grounds"] = [next(iter(legal.refusal_grounds(request.legal_basis, request.kind)))]
     return data

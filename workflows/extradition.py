@@ -1,7 +1,11 @@
-"""Extradition: provisional arrest, formal request, judicial decision and surrender.
+"""Extradition and the European arrest warrant: provisional arrest, the request, arrest on
+it, consent, the final decision and surrender.
 
 One shared record of the case; each step is taken by the party that acts in it (the
 requesting authority drafts and sends, the requested authority arrests, decides, surrenders).
+The events the law counts time from are steps of their own (arrest, consent, final decision,
+new surrender date), so a clock starts at its legal trigger, never at the next procedural
+step that happens to be recorded (mla/data/deadlines.yaml names the trigger of each rule).
 """
 
 from workflows.base import StateDef, TransitionDef, WorkflowDef
@@ -9,7 +13,8 @@ from workflows.base import StateDef, TransitionDef, WorkflowDef
 T = TransitionDef
 PROVISIONAL = ("extradition.provisional_arrest",)
 FORMAL = ("extradition.request", "extradition.surrender")
-CUSTODY_TIMERS = ("formal_request", "decision", "surrender")
+CUSTODY_TIMERS = ("formal_request", "decision", "decision_consent", "surrender",
+                  "surrender_new_date")
 
 DEFINITION = WorkflowDef(
     name="extradition",
@@ -25,7 +30,9 @@ DEFINITION = WorkflowDef(
         StateDef("person_arrested", "Person arrested"),
         StateDef("formal_request_due", "Formal request due"),
         StateDef("formal_request_received", "Formal request received"),
+        StateDef("arrested_on_request", "Person arrested on the request or warrant"),
         StateDef("judicial_phase", "Before the court"),
+        StateDef("consented", "Person consented to surrender"),
         StateDef("granted", "Extradition granted"),
         StateDef("refused", "Extradition refused"),
         StateDef("surrender_scheduled", "Surrender scheduled"),
@@ -45,29 +52,52 @@ DEFINITION = WorkflowDef(
         T("transmit", ("approved",), "formal_request_received", "requesting", kinds=FORMAL,
           guards=("template_complete", "text_in_accepted_language"),
           label="Transmit extradition request"),
-        # The 18/40-day clocks run from the arrest itself (ECE art. 16(4)).
+        # The arrest is the trigger of ECE art. 16(4) (18/40 days), UN Model art. 9(4) and
+        # EAW art. 17(3) (60 days to the final decision).
         T("arrest", ("provisional_arrest_requested",), "person_arrested", "requested",
-          opens=("formal_request",), label="Record arrest"),
+          guards=("occurred_at",), opens=("formal_request", "decision"),
+          label="Record arrest"),
+        T("arrest", ("formal_request_received",), "arrested_on_request", "requested",
+          kinds=FORMAL, guards=("occurred_at",), opens=("decision",),
+          label="Record arrest on the request or warrant"),
         T("notify_arrest", ("person_arrested",), "formal_request_due", "requested",
           label="Notify arrest; formal request now due"),
         T("receive_formal_request", ("formal_request_due",), "formal_request_received",
-          "requested", closes=("formal_request",), label="Record formal request received"),
-        T("refer_to_court", ("formal_request_received",), "judicial_phase", "requested",
-          opens=("decision",), label="Refer to the court"),
-        T("grant", ("judicial_phase",), "granted", "requested", roles=("supervisor",),
-          closes=("decision",), label="Record decision: granted"),
-        T("refuse", ("judicial_phase",), "refused", "requested", roles=("supervisor",),
-          guards=("refusal_grounds",), closes=("decision",),
-          label="Record decision: refused"),
+          "requested", guards=("occurred_at",), closes=("formal_request",),
+          label="Record formal request received"),
+        T("refer_to_court", ("formal_request_received", "arrested_on_request"),
+          "judicial_phase", "requested", label="Refer to the court"),
+        # EAW art. 17(2): consent replaces the 60 days from arrest by 10 days from consent.
+        T("consent", ("person_arrested", "formal_request_due", "arrested_on_request",
+                      "judicial_phase"), "consented", "requested",
+          guards=("occurred_at",), closes=("decision",), opens=("decision_consent",),
+          label="Record the person's consent to surrender"),
+        T("consent", ("formal_request_received",), "consented", "requested",
+          kinds=PROVISIONAL, guards=("occurred_at",), closes=("decision",),
+          opens=("decision_consent",), label="Record the person's consent to surrender"),
+        # The final decision is the trigger of EAW art. 23(2): surrender within 10 days.
+        T("grant", ("judicial_phase", "consented"), "granted", "requested",
+          roles=("supervisor",), guards=("occurred_at",),
+          closes=("decision", "decision_consent"), opens=("surrender",),
+          label="Record final decision: surrender granted"),
+        T("refuse", ("judicial_phase", "consented"), "refused", "requested",
+          roles=("supervisor",), guards=("refusal_grounds", "occurred_at"),
+          closes=("decision", "decision_consent"), label="Record final decision: refused"),
+        # The 10 days already run from the final decision; a request granted before they did
+        # (revision 0011) gets its clock here, once: a running clock is never opened twice.
         T("schedule_surrender", ("granted",), "surrender_scheduled", "requested",
           opens=("surrender",), label="Schedule surrender"),
-        T("reschedule_surrender", ("surrender_scheduled",), "surrender_scheduled", "requested",
-          guards=("reason_required",), closes=("surrender",), opens=("surrender",),
-          label="Set a new surrender date"),
-        T("surrender", ("surrender_scheduled",), "surrendered", "requested",
-          closes=("surrender",), label="Record surrender"),
+        # EAW art. 23(3)-(4): surrender prevented or postponed; a new date is agreed and the
+        # person is surrendered within 10 days of it.
+        T("reschedule_surrender", ("granted", "surrender_scheduled"), "surrender_scheduled",
+          "requested", guards=("reason_required", "agreed_date"),
+          closes=("surrender", "surrender_new_date"), opens=("surrender_new_date",),
+          label="Agree a new surrender date"),
+        T("surrender", ("granted", "surrender_scheduled"), "surrendered", "requested",
+          closes=("surrender", "surrender_new_date"), label="Record surrender"),
         T("release", ("person_arrested", "formal_request_due", "formal_request_received",
-                      "judicial_phase", "refused", "surrender_scheduled"), "released",
+                      "arrested_on_request", "judicial_phase", "consented", "granted",
+                      "refused", "surrender_scheduled"), "released",
           "requested", guards=("reason_required",), closes=CUSTODY_TIMERS,
           label="Release the person"),
         T("withdraw", ("draft", "in_review", "approved", "provisional_arrest_requested",

@@ -5,7 +5,7 @@ Each guard raises `GuardRejected`; returning means the rule is satisfied.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -116,8 +116,57 @@ def counterpart_report(ctx: Context) -> None:
             problems)
 
 
+def event_instant(value: object) -> datetime | None:
+    """`occurred_at` of a step: an ISO 8601 instant with its UTC offset, or None."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def occurred_at(ctx: Context) -> None:
+    """A legal trigger (arrest, consent, final decision, receipt) may be recorded after it
+    happened: `occurred_at` says when, and its clock counts from then. Optional; it must not
+    be in the future nor before the request existed."""
+    value = ctx.data.get("occurred_at")
+    if value is None:
+        return
+    instant = event_instant(value)
+    if instant is None:
+        raise GuardRejected("when did it happen?", [FieldProblem(
+            "occurred_at", "an ISO 8601 instant with its UTC offset, e.g. "
+                           "2026-05-04T06:30:00+02:00")])
+    if instant > utcnow():
+        raise GuardRejected("that is in the future", [FieldProblem(
+            "occurred_at", "cannot be later than now")])
+    created = getattr(ctx.request, "created_at", None)
+    if created is not None and instant < created:
+        raise GuardRejected("that is before the request existed", [FieldProblem(
+            "occurred_at", f"cannot be before {created.isoformat()}")])
+
+
+def agreed_date(ctx: Context) -> None:
+    """EAW art. 23(3)-(4): the new surrender date the two authorities agreed."""
+    value = ctx.data.get("agreed_date")
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError:
+        day = None
+    if value is None or day is None:
+        raise GuardRejected("the new surrender date is required", [FieldProblem(
+            "agreed_date", "the date agreed with the issuing authority, YYYY-MM-DD")])
+
+
 GUARDS = {
+    "agreed_date": agreed_date,
     "counterpart_report": counterpart_report,
+    "occurred_at": occurred_at,
     "reason_required": reason_required,
     "refusal_grounds": refusal_grounds,
     "template_complete": template_complete,

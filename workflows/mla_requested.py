@@ -3,12 +3,17 @@
 from workflows.base import RESUME, StateDef, TransitionDef, WorkflowDef
 
 T = TransitionDef
+ALL_TIMERS = ("acknowledgement", "recognition", "execution", "postponement", "production",
+              "preservation", "suggested_date")
 
 DEFINITION = WorkflowDef(
     name="mla_requested",
     title="MLA request - requested side",
     initial="received",
-    initial_opens=("acknowledgement", "recognition"),
+    # Registration is the receipt: the trigger of EIO arts. 12(3) and 16(1), e-Evidence arts.
+    # 10(2)/(4) and 11(1), and the date the requesting State suggested (UNTOC art. 18(24)).
+    initial_opens=("acknowledgement", "recognition", "production", "preservation",
+                   "suggested_date"),
     states=(
         StateDef("received", "Received"),
         StateDef("assessing", "Being assessed"),
@@ -39,19 +44,18 @@ DEFINITION = WorkflowDef(
           label="Postpone"),
         T("resume", ("postponed",), RESUME, "requested", closes=("postponement",),
           label="Resume"),
-        T("execute", ("in_execution",), "executed", "requested", closes=("execution",),
-          label="Mark executed"),
+        T("execute", ("in_execution",), "executed", "requested",
+          closes=("execution", "production", "suggested_date"), label="Mark executed"),
         T("send_results", ("executed",), "results_sent", "requested", label="Send results"),
-        T("close", ("results_sent",), "closed", "requested", label="Close"),
+        T("close", ("results_sent",), "closed", "requested", closes=("preservation",),
+          label="Close"),
         T("refuse", ("received", "assessing", "info_requested", "accepted", "in_execution",
                      "postponed"), "refused", "requested", roles=("supervisor",),
           guards=("refusal_grounds",),
-          closes=("acknowledgement", "recognition", "execution", "postponement"),
-          label="Refuse"),
+          closes=ALL_TIMERS, label="Refuse"),
         T("withdrawn_by_requester", ("received", "assessing", "info_requested", "accepted",
                                      "in_execution", "postponed"), "withdrawn", "requested",
           guards=("reason_required",),
-          closes=("acknowledgement", "recognition", "execution", "postponement"),
-          label="Record withdrawal by the requesting authority"),
+          closes=ALL_TIMERS, label="Record withdrawal by the requesting authority"),
     ),
 )

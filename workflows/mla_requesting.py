@@ -3,6 +3,8 @@
 from workflows.base import ANY_OFFICER, RESUME, StateDef, TransitionDef, WorkflowDef
 
 T = TransitionDef
+ALL_TIMERS = ("acknowledgement", "recognition", "execution", "info_reply", "production",
+              "preservation", "suggested_date")
 OPEN_AFTER_TRANSMIT = ("transmitted", "acknowledged", "info_requested", "info_provided",
                        "in_execution", "partially_executed", "postponed")
 
@@ -40,7 +42,8 @@ DEFINITION = WorkflowDef(
           label="Send to translation"),
         T("transmit", ("approved", "translating"), "transmitted", "requesting",
           guards=("template_complete", "text_in_accepted_language"),
-          opens=("acknowledgement", "execution", "preservation"), label="Transmit"),
+          opens=("acknowledgement", "recognition", "production", "preservation",
+                 "suggested_date"), label="Transmit"),
         T("acknowledge", ("transmitted",), "acknowledged", "requesting",
           guards=("counterpart_report",), closes=("acknowledgement",),
           label="Acknowledgement received"),
@@ -49,12 +52,16 @@ DEFINITION = WorkflowDef(
           label="Request for information received"),
         T("provide_info", ("info_requested",), "info_provided", "requesting",
           closes=("info_reply",), label="Provide information"),
+        # The requested authority's recognition decision (its `accept` arrives as this
+        # step): the trigger of EIO art. 12(4)'s 90 days.
         T("start_execution", ("acknowledged", "info_provided"), "in_execution", "requesting",
-          guards=("counterpart_report",), label="Execution started (reported)"),
+          guards=("counterpart_report",), closes=("recognition",), opens=("execution",),
+          label="Recognition and start of execution reported"),
         T("execute_partially", ("in_execution",), "partially_executed", "requesting",
           guards=("counterpart_report",), label="Partial execution reported"),
         T("complete", ("in_execution", "partially_executed"), "executed", "requesting",
-          guards=("counterpart_report",), closes=("execution",), label="Execution reported"),
+          guards=("counterpart_report",),
+          closes=("execution", "production", "suggested_date"), label="Execution reported"),
         T("postpone", ("acknowledged", "in_execution"), "postponed", "requesting",
           guards=("reason_required", "counterpart_report"), label="Postponement received"),
         T("resume", ("postponed",), RESUME, "requesting", guards=("counterpart_report",),
@@ -63,13 +70,12 @@ DEFINITION = WorkflowDef(
         T("refuse", ("transmitted", "acknowledged", "info_requested", "info_provided",
                      "in_execution", "postponed"), "refused", "requesting",
           guards=("refusal_grounds", "counterpart_report"),
-          closes=("acknowledgement", "execution", "info_reply", "preservation"),
-          label="Refusal received"),
+          closes=ALL_TIMERS, label="Refusal received"),
         T("withdraw", ("draft", "in_review", "approved", "translating", *OPEN_AFTER_TRANSMIT),
           "withdrawn", "requesting", roles=ANY_OFFICER, guards=("reason_required",),
-          closes=("acknowledgement", "execution", "info_reply", "preservation"),
-          label="Withdraw"),
+          closes=ALL_TIMERS, label="Withdraw"),
         T("close", ("executed", "partially_executed"), "closed", "requesting",
-          closes=("execution", "preservation"), label="Close"),
+          closes=("execution", "production", "suggested_date", "preservation"),
+          label="Close"),
     ),
 )

@@ -65,6 +65,7 @@ def file_request(body: FileRequestIn, session: SessionDep, user: UserDep,
     request = filing.file_request(
         session, user, kind=body.kind, requested_authority_id=requested.id,
         legal_basis=body.legal_basis, title=body.title, language=body.language, data=body.data,
+        urgent=body.urgent, urgency_reasons=body.urgency_reasons,
     )
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"
@@ -81,7 +82,8 @@ def register_incoming(body: IncomingIn, session: SessionDep, user: UserDep,
     request = filing.register_incoming(
         session, user, kind=body.kind, requesting_authority_id=requesting.id,
         counterpart_reference=body.counterpart_reference, legal_basis=body.legal_basis,
-        title=body.title, language=body.language, data=body.data,
+        title=body.title, language=body.language, data=body.data, urgent=body.urgent,
+        urgency_reasons=body.urgency_reasons,
     )
     session.commit()
     response.headers["Location"] = f"/requests/{request.id}"

@@ -14,7 +14,11 @@ class DeadlineOut(BaseModel):
     reference: str
     rule: str
     timer: str
+    titles: dict[str, str] = Field(default_factory=dict, description="What is due, in the "
+                                   "six UN languages (ar, en, es, fr, ru, zh)")
     citation: str
+    trigger: str = Field(default="", description="The article's own triggering event: the "
+                         "clock counts from it")
     acting_authority: str
     opened_at: datetime
     due_at: datetime

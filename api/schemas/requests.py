@@ -30,6 +30,11 @@ class FileRequestIn(BaseModel):
     language: str = Field(description="ISO 639-1 code of the language the form is written in")
     data: dict[str, Any] = Field(default_factory=dict, description="The template form; "
                                  "may be incomplete while a draft")
+    urgent: bool = Field(default=False, description="Mark the request urgent (EIO section B, "
+                         "e-Evidence art. 10(4) emergency): periods shorten where the law "
+                         "gives an urgent one and the 24/7 point is paged")
+    urgency_reasons: str | None = Field(default=None, max_length=4000,
+                                        description="Why it is urgent; required when urgent")
 
 
 class IncomingIn(BaseModel):
@@ -45,6 +50,11 @@ class IncomingIn(BaseModel):
     title: str = Field(max_length=300)
     language: str
     data: dict[str, Any] = Field(default_factory=dict)
+    urgent: bool = Field(default=False, description="Mark the request urgent (EIO section B, "
+                         "e-Evidence art. 10(4) emergency): periods shorten where the law "
+                         "gives an urgent one and the 24/7 point is paged")
+    urgency_reasons: str | None = Field(default=None, max_length=4000,
+                                        description="Why it is urgent; required when urgent")
 
 
 class UpdateDraftIn(BaseModel):
@@ -69,6 +79,13 @@ class TransitionIn(BaseModel):
         default=None, max_length=20,
         description="How that report came: email, phone, post, fax, diplomatic, in_person, "
         "other")
+    occurred_at: datetime | None = Field(
+        default=None, description="When a legal trigger (arrest, consent, final decision, "
+        "receipt of the formal request) happened, if before now; its clock counts from then. "
+        "ISO 8601 with offset")
+    agreed_date: date | None = Field(
+        default=None, description="reschedule_surrender: the new surrender date agreed with "
+        "the issuing authority (EAW art. 23(3)-(4)); surrender is due within 10 days of it")
 
 
 class TranslationIn(BaseModel):
@@ -101,6 +118,7 @@ class StatusOut(BaseModel):
 
 class RequestOut(StatusOut):
     counterpart_reference: str | None
+    urgency_reasons: str | None = Field(default=None, description="Why it was marked urgent")
     legal_basis: str
     title: str
     template_version: int

@@ -46,7 +46,10 @@ def _message(step: str, deadline: Deadline, request: Request) -> str:
     due = deadline.due_at.strftime("%Y-%m-%d %H:%M UTC")
     what = {"reminder_50": "half of the time has passed", "reminder_80": "80% of the time has "
             "passed", "due": "due now", "overdue": "OVERDUE"}.get(step, step)
-    return f"{request.reference} [{rule.id}] {what}; due {due}. {rule.citation}"
+    expiry = f" At expiry, {rule.on_expiry}." if rule.on_expiry and step in (
+        "due", "overdue") else ""
+    return (f"{request.reference} [{rule.id}] {rule.title_in('en')}: {what}; due {due}. "
+            f"{rule.citation}.{expiry}")
 
 
 def run_batch(session: Session, *, now: datetime | None = None, limit: int = 500) -> BatchResult:

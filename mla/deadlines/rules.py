@@ -16,6 +16,12 @@ from mla import kinds, legal
 
 PERIOD_UNITS = ("calendar_days", "working_days", "hours", "from_field")
 ROLES_NOTIFIED = ("officer", "supervisor", "contact_point")
+# The six official languages of the United Nations: every rule's title exists in each.
+LANGUAGES = ("ar", "en", "es", "fr", "ru", "zh")
+# How a period ends (see `computation:` in data/deadlines.yaml and mla.deadlines.calendar).
+CONVENTIONS = ("end_of_last_day", "reg_1182_71_art3")
+# Largest single extension of a rule whose article fixes no maximum (EIO art. 12(6)).
+NO_MAXIMUM_STEP_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -28,16 +34,34 @@ class Rule:
     period: dict[str, Any]
     urgent_period: dict[str, Any] | None
     suspends: bool
-    extension_max_days: int
+    # 0: cannot be extended; None: no fixed maximum (agreed case by case, reasons given).
+    extension_max_days: int | None
     extension_citation: str | None
     citation: str
+    title: dict[str, str]
+    trigger: str
+    starts_from: str | None = None
+    on_expiry: str | None = None
+    retired: bool = False
+
+    def extension_left(self, extended_days: int) -> int:
+        """Days a supervisor may still add (one extension of at most a year where the law
+        fixes no maximum)."""
+        if self.extension_max_days is None:
+            return NO_MAXIMUM_STEP_DAYS
+        return max(self.extension_max_days - extended_days, 0)
+
+    def title_in(self, lang: str) -> str:
+        """The title in `lang` (an ISO 639-1 code, e.g. "fr" or "fr-CA"), English when the
+        rule has none in that language."""
+        return self.title.get(lang.split("-")[0].lower(), self.title["en"])
 
     @property
     def fallback(self) -> bool:
         return self.legal_bases == ("*",)
 
     def applies(self, kind: str, legal_basis: str) -> bool:
-        return any(fnmatch(kind, k) for k in self.kinds) and (
+        return not self.retired and any(fnmatch(kind, k) for k in self.kinds) and (
             self.fallback or legal_basis in self.legal_bases)
 
 
@@ -54,22 +78,33 @@ class LadderStep:
 class Rules:
     rules: dict[str, Rule]
     ladder: tuple[LadderStep, ...]
+    computation: dict[str, str]
+
+    def convention(self, legal_basis: str) -> str:
+        """How periods end under `legal_basis` (one of CONVENTIONS)."""
+        return self.computation.get(legal_basis) or self.computation["*"]
 
     def timers(self, kind: str, legal_basis: str) -> frozenset[str]:
         """Timers that mean a deadline for this kind under this basis."""
         return _timers_with_rules(self, kind, legal_basis)
 
     def for_timer(self, timer: str, kind: str, legal_basis: str) -> list[Rule]:
-        """Rules of the legal basis; the fallback rules only when the basis has none."""
-        matching = [r for r in self.rules.values() if r.timer == timer
-                    and r.applies(kind, legal_basis)]
-        specific = [r for r in matching if not r.fallback]
-        return specific or matching
+        """The rules of `timer` for this kind under this basis."""
+        return [r for r in _applicable(self, kind, legal_basis) if r.timer == timer]
+
+
+@cache
+def _applicable(table: Rules, kind: str, legal_basis: str) -> tuple[Rule, ...]:
+    """The basis's own rules for the kind; the fallback rules only when it has none (e.g. no
+    UN Model 40 days under the EAW, whose arts. 17 and 23 govern the case)."""
+    matching = [r for r in table.rules.values() if r.applies(kind, legal_basis)]
+    specific = tuple(r for r in matching if not r.fallback)
+    return specific or tuple(matching)
 
 
 @cache
 def _timers_with_rules(table: Rules, kind: str, legal_basis: str) -> frozenset[str]:
-    return frozenset(r.timer for r in table.rules.values() if r.applies(kind, legal_basis))
+    return frozenset(r.timer for r in _applicable(table, kind, legal_basis))
 
 
 def _timers() -> set[str]:
@@ -116,15 +151,31 @@ def load(path: Path | None = None) -> Rules:
         if spec["acts"] not in ("requested", "requesting"):
             raise ValueError(f"{where}: acts is requested or requesting")
         extension = spec.get("extension") or {}
+        if extension and extension.get("max_days", 0) is not None and (
+                not isinstance(extension.get("max_days"), int)
+                or extension["max_days"] < 1):
+            raise ValueError(f"{where}: extension max_days is a positive whole number or null")
+        title = spec.get("title") or {}
+        missing = [lang for lang in LANGUAGES
+                   if not isinstance(title.get(lang), str) or not title[lang].strip()]
+        if missing:
+            raise ValueError(f"{where}: title needs the languages {missing}")
+        if not isinstance(spec.get("trigger"), str) or not spec["trigger"].strip():
+            raise ValueError(f"{where}: trigger names the article's triggering event")
         rules[spec["id"]] = Rule(
             id=spec["id"], timer=spec["timer"], kinds=rule_kinds, legal_bases=rule_bases,
             acts=spec["acts"], period=_period(spec["period"], where),
             urgent_period=_period(spec["urgent_period"], where) if "urgent_period" in spec
             else None,
             suspends=bool(spec.get("suspends", False)),
-            extension_max_days=int(extension.get("max_days", 0)),
+            extension_max_days=extension["max_days"] if extension else 0,
             extension_citation=extension.get("citation"),
             citation=spec["citation"],
+            title={lang: title[lang] for lang in LANGUAGES},
+            trigger=spec["trigger"],
+            starts_from=spec.get("starts_from"),
+            on_expiry=spec.get("on_expiry"),
+            retired=bool(spec.get("retired", False)),
         )
     ladder = []
     for step in raw["escalation"]:
@@ -138,9 +189,31 @@ def load(path: Path | None = None) -> Rules:
             notify=tuple(step.get("notify", [])),
             urgent_notify=tuple(step.get("urgent_notify", [])),
         ))
-    return Rules(rules, tuple(ladder))
+    computation = dict(raw.get("computation") or {})
+    if "*" not in computation:
+        raise ValueError(f"{path.name}: computation needs a \"*\" entry")
+    for basis, convention in computation.items():
+        if basis != "*" and basis not in bases:
+            raise ValueError(f"{path.name}: computation: unknown legal basis {basis!r}")
+        if convention not in CONVENTIONS:
+            raise ValueError(f"{path.name}: computation: {basis}: one of {CONVENTIONS}")
+    return Rules(rules, tuple(ladder), computation)
 
 
 @cache
 def rules() -> Rules:
     return load()
+
+
+def urgent_periods(kind: str) -> list[str]:
+    """What urgency changes for `kind`, in words, one entry per rule that has an urgent
+    period (for the filing form)."""
+    out = []
+    for rule in rules().rules.values():
+        if rule.urgent_period and not rule.retired and any(fnmatch(kind, k)
+                                                           for k in rule.kinds):
+            unit, value = next(iter(rule.urgent_period.items()))
+            shorter = ("the date you give as desired time limit" if unit == "from_field"
+                       else f"{value} {unit.replace('_', ' ')}")
+            out.append(f"{rule.title_in('en')} ({', '.join(rule.legal_bases)}): {shorter}")
+    return out

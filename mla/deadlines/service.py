@@ -4,8 +4,9 @@ worker turns into alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from mla.deadlines.rules import Rule, rules
 from mla.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import Authority, Deadline, DeadlineStep, HistoryEvent, Request, User
 from mla.requests import lifecycle
+from workflows.guards import event_instant
 
 
 def _acting(request: Request, rule: Rule) -> Authority:
@@ -25,17 +27,46 @@ def _acting(request: Request, rule: Rule) -> Authority:
         request.requesting_authority
 
 
-def _due(rule: Rule, request: Request, start: datetime) -> datetime | None:
-    authority = _acting(request, rule)
-    period = rule.urgent_period if request.urgent and rule.urgent_period else rule.period
+def _form_date(request: Request, field: str) -> date | None:
+    value = (request.data or {}).get(field)
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _period_due(period: Mapping[str, Any], request: Request, authority: Authority,
+                start: datetime, start_day: date | None, convention: str) -> datetime | None:
+    tz, country = authority.timezone, authority.country
     if "from_field" in period:
-        value = (request.data or {}).get(period["from_field"])
+        # A date the requesting authority chose is not a period: it ends as written.
+        day = _form_date(request, period["from_field"])
+        return calendar.end_of_day(day, tz) if day else None
+    if start_day is not None:
+        return calendar.due_from_day(start_day, dict(period), tz, country, convention)
+    return calendar.due(start, dict(period), tz, country, convention)
+
+
+def _due(rule: Rule, request: Request, start: datetime,
+         data: Mapping[str, Any] | None = None) -> datetime | None:
+    """When the rule's period ends for this request, counted from `start` (the legal
+    trigger's instant) or from the date the rule's `starts_from` names in the step's data."""
+    authority = _acting(request, rule)
+    convention = rules().convention(request.legal_basis)
+    start_day = None
+    if rule.starts_from:
         try:
-            day = date.fromisoformat(value) if isinstance(value, str) else None
+            start_day = date.fromisoformat(str((data or {}).get(rule.starts_from)))
         except ValueError:
-            day = None
-        return calendar.end_of_day(day, authority.timezone) if day else None
-    return calendar.due(start, period, authority.timezone, authority.country)
+            start_day = None
+    ordinary = _period_due(rule.period, request, authority, start, start_day, convention)
+    if not (request.urgent and rule.urgent_period):
+        return ordinary
+    urgent = _period_due(rule.urgent_period, request, authority, start, start_day, convention)
+    if "from_field" in rule.urgent_period:
+        # EIO art. 12(2): the shorter deadline the issuing authority indicated, when it did.
+        return min((d for d in (ordinary, urgent) if d is not None), default=None)
+    return urgent
 
 
 def _write_steps(session: Session, deadline: Deadline, done: set[str]) -> None:
@@ -63,20 +94,32 @@ def _drop_pending(session: Session, deadline_ids: Sequence[int]) -> None:
 
 
 def open_deadlines(session: Session, request: Request, timers: Sequence[str],
-                   now: datetime) -> list[Deadline]:
+                   now: datetime, *, data: Mapping[str, Any] | None = None,
+                   first: bool = False) -> list[Deadline]:
+    """Opens the rules of `timers` at `now`, the instant of their legal trigger. A rule
+    already running on the request is not opened twice (e.g. the recognition decision
+    recorded again after an information request); `first` (a request just filed) skips
+    that query."""
+    candidates = [(timer, rule) for timer in timers
+                  for rule in rules().for_timer(timer, request.kind, request.legal_basis)]
+    if not candidates:
+        return []
+    running: set[str] = set() if first else set(session.scalars(select(Deadline.rule_id).where(
+        Deadline.request_id == request.id, Deadline.closed_at.is_(None))))
     opened = []
-    for timer in timers:
-        for rule in rules().for_timer(timer, request.kind, request.legal_basis):
-            due = _due(rule, request, now)
-            if due is None:
-                continue
-            deadline = Deadline(request_id=request.id, rule_id=rule.id, timer=timer,
-                                acting_authority_id=_acting(request, rule).id,
-                                requesting_authority_id=request.requesting_authority_id,
-                                requested_authority_id=request.requested_authority_id,
-                                opened_at=now, period_start=now, due_at=due)
-            session.add(deadline)
-            opened.append(deadline)
+    for timer, rule in candidates:
+        if rule.id in running:
+            continue
+        due = _due(rule, request, now, data)
+        if due is None:
+            continue
+        deadline = Deadline(request_id=request.id, rule_id=rule.id, timer=timer,
+                            acting_authority_id=_acting(request, rule).id,
+                            requesting_authority_id=request.requesting_authority_id,
+                            requested_authority_id=request.requested_authority_id,
+                            opened_at=now, period_start=now, due_at=due)
+        session.add(deadline)
+        opened.append(deadline)
     if opened:
         session.flush()
         for deadline in opened:
@@ -98,6 +141,10 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
             or was != now_suspended):
         return  # most steps touch no clock of this kind and basis: no query
     now = utcnow()
+    # A legal trigger recorded after it happened (`occurred_at`, checked by the step's
+    # guard) opens and closes its clocks at that instant.
+    data = result.data or {}
+    at = min(event_instant(data.get("occurred_at")) or now, now)
     closes = timers & set(result.closes)
     if result.from_state and closes:
         # One UPDATE (which keeps loaded deadlines in step) and the pending steps dropped,
@@ -105,7 +152,7 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
         closed = session.scalars(
             update(Deadline).where(Deadline.request_id == request.id,
                                    Deadline.closed_at.is_(None), Deadline.timer.in_(closes))
-            .values(closed_at=now).returning(Deadline.id),
+            .values(closed_at=at).returning(Deadline.id),
             execution_options={"synchronize_session": "fetch"}).all()
         _drop_pending(session, closed)
     # Only a change of suspension needs every deadline still running.
@@ -125,7 +172,9 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
                 d.due_at += shift
                 d.suspended_at = None
                 _write_steps(session, d, _done_steps(session, d))
-    open_deadlines(session, request, result.opens, now)
+    if result.opens:
+        open_deadlines(session, request, result.opens, at, data=data,
+                       first=result.from_state is None)
     session.flush()
 
 
@@ -164,20 +213,23 @@ def extend(session: Session, deadline: Deadline, actor: User, *, days: int,
     problems = []
     if deadline.closed_at is not None:
         problems.append(FieldProblem("deadline", "is closed"))
+    left = rule.extension_left(deadline.extended_days)
     if rule.extension_max_days == 0:
         problems.append(FieldProblem("days", f"{rule.id} cannot be extended"))
-    elif not 1 <= days <= rule.extension_max_days - deadline.extended_days:
-        left = rule.extension_max_days - deadline.extended_days
+    elif not 1 <= days <= left:
         problems.append(FieldProblem("days", f"between 1 and {left} ({rule.extension_citation})"))
     if not reason or not reason.strip():
         problems.append(FieldProblem("reason", "the reason is recorded and notified"))
     if problems:
         raise InvalidInput(f"deadline {deadline.id} cannot be extended", problems)
     request = deadline.request
-    tz = _acting(request, rule).timezone
+    acting = _acting(request, rule)
+    tz = acting.timezone
     old_due = deadline.due_at
     last_day = calendar.local_date(old_due - timedelta(microseconds=1), tz)
-    deadline.due_at = calendar.end_of_day(last_day + timedelta(days=days), tz)
+    # The further days are a period of their own, ending as the basis's periods end.
+    deadline.due_at = calendar.end_of_day(calendar.last_day_of(
+        last_day, days, acting.country, rules().convention(request.legal_basis)), tz)
     deadline.extended_days += days
     deadline.extension_reason = reason.strip()
     _drop_pending(session, [deadline.id])

@@ -47,6 +47,25 @@ def _check_text(name: str, value: str | None, column: Any, required: str,
         problems.append(FieldProblem(name, f"at most {limit} characters"))
 
 
+URGENCY_REASONS_MAX = 4000
+
+
+def _urgency(kind: kinds.Kind, urgent: bool, reasons: str | None,
+             problems: list[FieldProblem], *, officer: bool = True) -> tuple[bool, str | None]:
+    """The officer's urgency: it shortens the periods where the law gives an urgent one
+    (data/deadlines.yaml `urgent_period`) and pages the 24/7 point, so it needs its reasons.
+    Kinds urgent by nature (provisional arrest, expedited preservation) always are. A request
+    received from another instance (`officer=False`) keeps the sender's urgency as sent."""
+    reasons = reasons.strip() if isinstance(reasons, str) and reasons.strip() else None
+    if urgent and reasons is None and officer:
+        problems.append(FieldProblem("urgency_reasons", "say why the request is urgent; the "
+                                     "reasons go with it to the requested authority"))
+    elif reasons is not None and len(reasons) > URGENCY_REASONS_MAX:
+        problems.append(FieldProblem("urgency_reasons",
+                                     f"at most {URGENCY_REASONS_MAX} characters"))
+    return bool(urgent) or kind.urgent, reasons
+
+
 def _check_language(language: str, problems: list[FieldProblem]) -> None:
     if not (isinstance(language, str) and len(language) == 2 and language.isalpha()
             and language.islower()):
@@ -63,8 +82,11 @@ def file_request(
     title: str,
     language: str,
     data: Mapping[str, Any] | None = None,
+    urgent: bool = False,
+    urgency_reasons: str | None = None,
 ) -> Request:
-    """Creates a draft request of `kind` from the actor's authority to another one.
+    """Creates a draft request of `kind` from the actor's authority to another one, urgent
+    when the officer says so (with reasons).
 
     The form may be incomplete (it is a draft) but what is there must be well-formed;
     every problem is reported at once.
@@ -85,6 +107,7 @@ def file_request(
         problems.append(FieldProblem("requested_authority", "cannot be your own authority"))
     _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
+    urgent, urgency_reasons = _urgency(kind_spec, urgent, urgency_reasons, problems)
     form = dict(data or {})
     version = templates.latest_version(kind)
     problems.extend(
@@ -98,7 +121,8 @@ def file_request(
     return _create(
         session, actor, kind_spec.workflow("requesting"), actor.authority,
         kind=kind, requesting=actor.authority, requested=requested, legal_basis=legal_basis,
-        title=title, language=language, data=form, version=version, urgent=kind_spec.urgent,
+        title=title, language=language, data=form, version=version, urgent=urgent,
+        urgency_reasons=urgency_reasons,
     )
 
 
@@ -114,6 +138,8 @@ def register_incoming(
     language: str,
     data: Mapping[str, Any],
     template_version: int | None = None,
+    urgent: bool = False,
+    urgency_reasons: str | None = None,
 ) -> Request:
     """Records a request received by this (requested) authority, on paper, by e-mail or
     electronically; it starts the requested-side lifecycle and its clocks."""
@@ -124,7 +150,8 @@ def register_incoming(
         session, actor, actor.authority, kind=kind,
         requesting=session.get(Authority, requesting_authority_id),
         counterpart_reference=counterpart_reference, legal_basis=legal_basis, title=title,
-        language=language, data=data, template_version=template_version,
+        language=language, data=data, template_version=template_version, urgent=urgent,
+        urgency_reasons=urgency_reasons,
     )
 
 
@@ -141,6 +168,8 @@ def register_received(
     language: str,
     data: Mapping[str, Any],
     template_version: int | None = None,
+    urgent: bool = False,
+    urgency_reasons: str | None = None,
 ) -> Request:
     """`register_incoming` without the role check, for `requested` (this instance's authority);
     `actor=None` is the system itself, e.g. a request received from the requesting
@@ -159,6 +188,8 @@ def register_received(
                 Request.counterpart_reference, "the sender's reference", problems)
     _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
+    urgent, urgency_reasons = _urgency(kind_spec, urgent, urgency_reasons, problems,
+                                       officer=actor is not None)
     version = template_version or templates.latest_version(kind)
     # Received as sent: what the sender left out is for the assessment, not a reason to lose
     # the request, so only the shape of what is there is checked.
@@ -172,8 +203,8 @@ def register_received(
     return _create(
         session, actor, kind_spec.workflow("requested"), requested,
         kind=kind, requesting=requesting, requested=requested, legal_basis=legal_basis,
-        title=title, language=language, data=data, version=version, urgent=kind_spec.urgent,
-        counterpart_reference=counterpart_reference.strip(),
+        title=title, language=language, data=data, version=version, urgent=urgent,
+        urgency_reasons=urgency_reasons, counterpart_reference=counterpart_reference.strip(),
     )
 
 
@@ -192,6 +223,7 @@ def _create(
     data: Mapping[str, Any],
     version: int,
     urgent: bool,
+    urgency_reasons: str | None = None,
     counterpart_reference: str | None = None,
 ) -> Request:
     workflow = workflows.get(workflow_name)
@@ -208,6 +240,7 @@ def _create(
         requested_authority=requested,
         title=title.strip(),
         urgent=urgent,
+        urgency_reasons=urgency_reasons,
         state=workflow.definition.received_state(kind) if counterpart_reference
         else workflow.definition.initial,
         template_version=version,
@@ -226,7 +259,8 @@ def _create(
     session.flush()
     audit.record(session, "request.file", actor=actor, object_type="request",
                  object_id=str(request.id),
-                 detail={"reference": request.reference, "kind": kind, "state": request.state})
+                 detail={"reference": request.reference, "kind": kind, "state": request.state,
+                         "urgent": urgent})
     result = lifecycle.TransitionResult(
         request_id=request.id, event="file", from_state=None, to_state=request.state,
         version=request.version, opens=workflow.definition.initial_opens, closes=(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,9 @@ class TransitionResult:
     version: int
     opens: tuple[str, ...]
     closes: tuple[str, ...]
+    # What came with the event besides the reason (e.g. `occurred_at` of a legal trigger,
+    # `agreed_date` of a new surrender date), already accepted by the step's guards.
+    data: Mapping[str, Any] | None = None
 
 
 # Called inside the transition's transaction, after the state change is flushed (e.g. the
@@ -153,6 +156,7 @@ def transition(
         version=request.version,
         opens=fired.opens,
         closes=fired.closes,
+        data=extra or None,
     )
     run_hooks(session, request, result)
     return result

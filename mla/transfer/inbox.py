@@ -87,7 +87,9 @@ def _accept_request(session: Session, opened: Opened, home: Authority,
         session, None, home, kind=fields["kind"], requesting=opened.peer.authority,
         counterpart_reference=fields["reference"], legal_basis=fields["legal_basis"],
         title=fields["title"], language=fields["language"], data=body["data"],
-        template_version=version)
+        template_version=version, urgent=body.get("urgent") is True,
+        urgency_reasons=body.get("urgency_reasons") if isinstance(
+            body.get("urgency_reasons"), str) else None)
     for language, data in texts.items():
         if language != request.language:
             session.add(RequestText(request_id=request.id, language=language, data=data))
@@ -178,6 +180,9 @@ def _apply_status(session: Session, opened: Opened) -> tuple[Request, str, dict[
         data["reason"] = body["reason"]
     if isinstance(body.get("grounds"), list):
         data["grounds"] = [str(g) for g in body["grounds"]]
+    for key in ("occurred_at", "agreed_date"):
+        if isinstance(body.get(key), str):
+            data[key] = body[key]
     applied: list[str] = []
     refused: list[str] = []
     session.info[APPLYING] = True

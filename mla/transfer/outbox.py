@@ -100,7 +100,8 @@ def _request_body(session: Session, request: Request, state: str,
         "request_id": str(request.id), "reference": request.reference, "kind": request.kind,
         "workflow": request.workflow, "state": state, "legal_basis": request.legal_basis,
         "template_version": request.template_version, "title": request.title,
-        "language": request.language, "urgent": request.urgent, "data": dict(request.data),
+        "language": request.language, "urgent": request.urgent,
+        "urgency_reasons": request.urgency_reasons, "data": dict(request.data),
         "texts": texts, "transmitted_at": iso(now),
         "document": {"format": "html", "language": document_language, "content": document,
                      "sha256": hashlib.sha256(document.encode("utf-8")).hexdigest()},
@@ -172,6 +173,11 @@ def on_transition(session: Session, request: Request,
         grounds = (last.data or {}).get("grounds")
         if grounds:
             body["grounds"] = list(grounds)
+        # When a legal trigger happened and a new surrender date: the other side's clocks
+        # count from the same instants.
+        for key in ("occurred_at", "agreed_date"):
+            if isinstance((last.data or {}).get(key), str):
+                body[key] = last.data[key]
     _queue(session, peer=peer, home=home, request=request, kind="status", event=result.event,
            thread=thread, body=body, now=now)
 

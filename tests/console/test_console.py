@@ -242,8 +242,8 @@ def test_list_filters_sorting_deadlines_and_workflow_diagram(browser: Any,
 
 def test_supervisor_extends_a_time_limit_within_what_the_rule_allows(browser: Any,
                                                                       server: Server) -> None:
-    # An EIO sent by FR to KE: KE's 90-day execution clock (art. 12(4)) may be extended by at
-    # most 30 days (art. 12(5)), by a supervisor of KE, with a reason.
+    # An EIO sent by FR to KE: KE's 30-day recognition clock (art. 12(3)) may be extended by
+    # at most 30 days (art. 12(5)), by a supervisor of KE, with a reason.
     with db.unit_of_work(server.engine) as s:
         users = {u.username: u for u in s.scalars(select(User))}
         ke = directory.authority_by_code(s, "KE-ODPP")
@@ -258,7 +258,7 @@ def test_supervisor_extends_a_time_limit_within_what_the_rule_allows(browser: An
 
     officer = login(browser, server, "fr.officer")
     officer.goto(request_url)
-    assert "eio.execution" in officer.locator("#deadlines-h").locator("..").inner_text()
+    assert "eio.recognition" in officer.locator("#deadlines-h").locator("..").inner_text()
     assert officer.locator("form.extend").count() == 0  # not FR's clock, not a supervisor
 
     supervisor = login(browser, server, "ke.supervisor")

@@ -6,10 +6,14 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from mla.clock import frozen
+from mla.requests import filing
 from tests.api_helpers import Api
 
 ROLES = ("fr.officer", "fr.supervisor", "fr.liaison", "ke.officer", "ke.contact_point",
@@ -58,6 +62,10 @@ CASES: list[tuple[str, str, dict[str, Any] | None, int, str | tuple[str, ...]]] 
                                            "legal_basis": "untoc", "language": "en",
                                            "data.persons.99999.name": "x", "action": "submit"},
      422, "Short title : at most 300 characters"),
+    ("POST", "/console/new/mla.evidence", {"requested_authority": "KE-ODPP", "title": "t",
+                                           "legal_basis": "untoc", "language": "en",
+                                           "urgent": "true", "urgency_reasons": " "}, 422,
+     "Reasons for urgency : say why the request is urgent"),
     ("POST", "/console/incoming/mla.evidence", {"requesting_authority": "FR-MJ",
                                                 "counterpart_reference": "x" * 500,
                                                 "legal_basis": "untoc", "title": "t"}, 422,
@@ -121,3 +129,42 @@ def test_unusual_but_valid_input_gets_its_page(api: Api) -> None:
     # One row more than the empty list's form shows (row 0), for the translator to fill.
     assert row.status_code == 200
     assert 'name="data.persons.1.' in row.text
+
+
+def test_the_officer_marks_a_request_urgent_on_the_form(api: Api) -> None:
+    form = {"requested_authority": "KE-ODPP", "legal_basis": "e_evidence_2023_1543",
+            "title": "Emergency EPOC", "language": "en", "urgent": "true",
+            "urgency_reasons": "Child in danger; the account is live"}
+    page = _send(api, "fr.officer", "GET", "/console/new/mla.e_evidence.production")
+    assert "e-Evidence emergency" in _text(page) and "8 hours" in _text(page)
+    response = _send(api, "fr.officer", "POST", "/console/new/mla.e_evidence.production", form)
+    assert response.status_code == 303, _text(response)[:300]
+    rid = response.headers["location"].split("/")[-2]
+    made = api.call("fr.officer", "GET", f"/requests/{rid}").json()
+    assert made["urgent"] is True
+    assert made["urgency_reasons"] == "Child in danger; the account is live"
+    shown = _text(_send(api, "fr.officer", "GET", f"/console/requests/{rid}"))
+    assert "Reasons for urgency: Child in danger" in shown
+    status = _text(_send(api, "fr.liaison", "GET", f"/console/requests/{rid}"))
+    assert "Child in danger" not in status
+
+
+def test_a_legal_trigger_recorded_late_on_the_request_page(api: Api) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with frozen(now - timedelta(hours=3)):  # filed earlier, as the API would
+        rid = filing.register_incoming(
+            api.session, api.world["ke.officer"], kind="extradition.request",
+            requesting_authority_id=api.world.fr.id, counterpart_reference="EAW-9",
+            legal_basis="eaw_2002_584", title="EAW", language="en", data={}).id
+        api.session.commit()
+    page = _text(_send(api, "ke.officer", "GET", f"/console/requests/{rid}"))
+    assert "When it happened, if earlier than now" in page
+    # Typed in Nairobi time (UTC+3, the officer's authority): two hours ago.
+    arrested = now - timedelta(hours=2)
+    typed = arrested.astimezone(ZoneInfo("Africa/Nairobi")).strftime("%Y-%m-%dT%H:%M")
+    response = _send(api, "ke.officer", "POST", f"/console/requests/{rid}/events",
+                     {"event": "arrest", "version": "1", "occurred_at": typed})
+    assert response.status_code == 303, _text(response)[:300]
+    clocks = api.call("ke.officer", "GET", f"/requests/{rid}/deadlines").json()
+    assert [c["rule"] for c in clocks] == ["eaw.decision"]
+    assert datetime.fromisoformat(clocks[0]["opened_at"]) == arrested

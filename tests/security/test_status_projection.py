@@ -39,6 +39,7 @@ CASE_TEXT = {
     "Sandpiper-attachment.pdf": "attachment name",
     "Dunlin-attachment-content": "attachment content",
     "Razorbill-peer-error": "the other instance's answer to a failed delivery",
+    "Guillemot-urgency-reasons": "reasons for urgency",
 }
 DESK_TEXT = {"Puffin-desk-note": "note on an alert"}
 # Who reads the desk's notes besides the content roles: the desk.
@@ -83,7 +84,7 @@ def _cases(api: Api) -> dict[str, list[str]]:
         "counterpart_reference": "Plover-theirref-5521", "legal_basis": "eaw_2002_584",
         "title": "Vernier-title-3M", "language": "en", "data": {}}).json()
     response = api.call("ke.officer", "POST", f"/requests/{eaw['id']}/transitions",
-                        json={"event": "refer_to_court", "reason": "Avocet-court-reason"})
+                        json={"event": "arrest", "reason": "Avocet-court-reason"})
     assert response.status_code == 200, response.text
     clock_id = api.call("ke.officer", "GET", f"/requests/{eaw['id']}/deadlines").json()[0]["id"]
     extended = api.call("ke.supervisor", "POST", f"/deadlines/{clock_id}/extensions",
@@ -94,7 +95,8 @@ def _cases(api: Api) -> dict[str, list[str]]:
     urgent = api.call("ke.officer", "POST", "/requests/incoming", json={
         "kind": "mla.e_evidence.preservation", "requesting_authority": "FR-MJ",
         "counterpart_reference": "X-2", "legal_basis": "budapest", "title": "Preserve",
-        "language": "en", "data": {}}).json()
+        "language": "en", "data": {}, "urgent": True,
+        "urgency_reasons": "Guillemot-urgency-reasons"}).json()
     alert = api.call("ke.contact_point", "GET", "/alerts").json()[0]
     acked = api.call("ke.contact_point", "POST", f"/alerts/{alert['id']}/acknowledge",
                      json={"note": "Puffin-desk-note"})

@@ -24,6 +24,7 @@ from api.web.pages.common import (
 )
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import access, audit, kinds, legal, templates
+from mla.deadlines.rules import urgent_periods
 from mla.errors import Conflict, DomainError, FieldProblem, InvalidInput
 from mla.models import Authority, User
 from mla.models import Request as MlaRequest
@@ -34,15 +35,19 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRo
 HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "Legal basis",
                  "title": "Short title", "language": "Language of the text",
                  "requesting_authority": "Requesting authority",
-                 "counterpart_reference": "Their reference"}
-NEW_HEADER = ("requested_authority", "legal_basis", "title", "language")
+                 "counterpart_reference": "Their reference",
+                 "urgency_reasons": "Reasons for urgency"}
+NEW_HEADER = ("requested_authority", "legal_basis", "title", "language", "urgent",
+              "urgency_reasons")
 INCOMING_HEADER = ("requesting_authority", "counterpart_reference", "legal_basis", "title",
-                   "language")
+                   "language", "urgent", "urgency_reasons")
 
 
 def _header_context(session: SessionDep, user: User, kind: str) -> dict[str, Any]:
     family = kinds.get(kind).family
     return {
+        "kind_urgent": kinds.get(kind).urgent,
+        "urgent_rules": urgent_periods(kind),
         "authorities": session.scalars(select(Authority).where(
             Authority.id != user.authority_id).order_by(Authority.code)).all(),
         "bases": [b for b in legal.all_bases().values() if family in b.families],
@@ -154,7 +159,9 @@ def _file_from_form(request: Request, session: SessionDep, user: User, kind: str
                 other, "choose the authority that sent the request" if incoming
                 else "choose the requested authority")])
         common = {"kind": kind, "legal_basis": header["legal_basis"],
-                  "title": header["title"], "language": header["language"], "data": data}
+                  "title": header["title"], "language": header["language"], "data": data,
+                  "urgent": header["urgent"] == "true",
+                  "urgency_reasons": header["urgency_reasons"] or None}
         row = (filing.register_incoming(session, user, requesting_authority_id=party.id,
                                         counterpart_reference=header["counterpart_reference"],
                                         **common) if incoming

@@ -4,6 +4,7 @@ attachments."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -60,7 +61,7 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
             else "", "iso": d.due_at.isoformat(),
             "acting_local": out.due_local if out.acting_authority != user.authority.code
             else "",
-            "extend_left": rule.extension_max_days - d.extended_days if may_extend else 0,
+            "extend_left": rule.extension_left(d.extended_days) if may_extend else 0,
             "extension_citation": rule.extension_citation or "",
         })
     return rows
@@ -148,7 +149,9 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         actions.append({"event": event, "label": step.label or event,
                         "reason": "reason_required" in step.guards,
                         "grounds": "refusal_grounds" in step.guards,
-                        "reported": "counterpart_report" in step.guards})
+                        "reported": "counterpart_report" in step.guards,
+                        "agreed_date": "agreed_date" in step.guards,
+                        "occurred_at": "occurred_at" in step.guards})
     grounds = {}
     if any(a["grounds"] for a in actions):
         grounds = legal.refusal_grounds(request_row.legal_basis, request_row.kind)
@@ -231,6 +234,13 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
             value = str(form.get(name) or "").strip()
             if value:
                 data[name] = value
+    agreed = str(form.get("agreed_date") or "").strip()
+    if agreed:
+        data["agreed_date"] = agreed
+    occurred = str(form.get("occurred_at") or "").strip()
+    if occurred:
+        # The browser's local time, read in the user's time zone (the page says which).
+        data["occurred_at"] = _local_instant(occurred, user_tz(user))
     version = str(form.get("version") or "")
     expected = form_version(version)
     try:
@@ -244,12 +254,24 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
         ctx = _request_context(session, row, user)
         ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
                    received_on=data.get("received_on"), channel=data.get("channel"),
-                   chosen_grounds=grounds)
+                   chosen_grounds=grounds, agreed_date=agreed, occurred_at=occurred)
         return page(request, "request.html", ctx,
                     status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
     flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
                    f"{state_label(row.workflow, result.to_state)}.")
     return redirect(f"{PREFIX}/requests/{row.id}")
+
+
+def _local_instant(text: str, tz: str) -> str:
+    """`2026-06-10T06:00` in `tz` as an ISO instant with its offset; the text as typed when it
+    is not a date and time (the step's guard then names the field)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+    return parsed.isoformat()
 
 
 @router.post("/deadlines/{deadline_id}/extensions", response_class=HTMLResponse)
