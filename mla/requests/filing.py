@@ -86,7 +86,8 @@ def file_request(
     _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
     form = dict(data or {})
-    version = templates.latest_version(kind)
+    version = templates.latest_version(kind, legal_basis)
+    problems.extend(_basis_fits(kind, version, legal_basis))
     problems.extend(
         FieldProblem(f"data.{p.path}", p.message)
         for p in templates.validate(kind, form, version, complete=False)
@@ -159,7 +160,9 @@ def register_received(
                 Request.counterpart_reference, "the sender's reference", problems)
     _check_text("title", title, Request.title, "a short title is required", problems)
     _check_language(language, problems)
-    version = template_version or templates.latest_version(kind)
+    version = template_version or templates.latest_version(kind, legal_basis)
+    if isinstance(version, int) and version in templates.versions(kind):
+        problems.extend(_basis_fits(kind, version, legal_basis))
     # Received as sent: what the sender left out is for the assessment, not a reason to lose
     # the request, so only the shape of what is there is checked.
     problems.extend(
@@ -175,6 +178,15 @@ def register_received(
         title=title, language=language, data=data, version=version, urgent=kind_spec.urgent,
         counterpart_reference=counterpart_reference.strip(),
     )
+
+
+def _basis_fits(kind: str, version: int, legal_basis: str) -> list[FieldProblem]:
+    """An official form's version (EIO Annex A, EAW, EPOC…) is for its instrument only."""
+    spec = templates.get(kind, version)
+    if spec.applies_to(legal_basis):
+        return []
+    return [FieldProblem("legal_basis", f"{kind} v{version} follows the official form "
+                                        f"{spec.form}, for {', '.join(spec.legal_bases)} only")]
 
 
 def _create(
