@@ -50,7 +50,10 @@ def _step(event: HistoryEvent | None) -> str | None:
     """Who took a step and when, as the forms' signature boxes print it."""
     if event is None:
         return None
-    who = event.actor.full_name if event.actor else "—"
+    # The authority too: on one instance the requesting officer may record the other side's
+    # acknowledgement; a step received from a peer instance has no local actor.
+    who = (f"{event.actor.full_name} ({event.actor.authority.code})" if event.actor
+           else "—")
     text = f"{who}, {event.at.strftime('%Y-%m-%d %H:%M UTC')}"
     return f"{text}: {event.reason}" if event.reason else text
 

@@ -185,7 +185,12 @@ def json_schema(kind: str, version: int | None = None) -> dict[str, Any]:
     return jsonschema.schema(get(kind, version))
 
 
-def example(kind: str, version: int | None = None) -> dict[str, Any]:
+def example(kind: str, version: int | None = None, *,
+            legal_basis: str | None = None) -> dict[str, Any]:
+    """A complete form: of `version`, else of the version a filing under `legal_basis`
+    takes (an official form's under its instrument), else of the universal template."""
+    if version is None and legal_basis is not None:
+        version = latest_version(kind, legal_basis)
     return copy.deepcopy(get(kind, version).example)
 
 
