@@ -84,6 +84,8 @@ def _filters(cursor: str, now: str) -> dict[str, list[dict[str, Any]]]:
             {"sort": "kind", "order": "asc"}],
         "/console/alerts": [{}, {"status": "open"}, {"status": "acknowledged"}],
         "/console/workflows/{name}": [{"state": "transmitted"}],
+        "/console/new/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
+        "/console/incoming/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
     }
 
 
