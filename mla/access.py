@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from mla.errors import Forbidden, NotFound
 from mla.models import Request, User
 
-CONTENT_ROLES = frozenset({"officer", "supervisor"})
+# The validator reads what it validates.
+CONTENT_ROLES = frozenset({"officer", "supervisor", "validator"})
 
 
 def can_read_content(user: User) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "render",
     "render_form",
     "translatable_paths",
+    "validation_needed",
     "validate",
     "validate_translation",
     "versions",
@@ -238,3 +239,10 @@ def render_form(form_id: str, *, language: str = "en", fmt: str = "html",
     reg = _reg()
     return document.render_facts(reg.path / "layouts", form(form_id), reg.ui,
                                  language=language, fmt=fmt, meta=meta or {})
+
+
+def validation_needed(kind: str, version: int, data: Any) -> str | None:
+    """The article under which a judicial authority must validate this filled form before it
+    is transmitted (EIO issued by a police authority: art. 2(c)(ii)), or None."""
+    spec = get(kind, version)
+    return form(spec.form).validation_needed(data) if spec.form else None

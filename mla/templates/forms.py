@@ -79,6 +79,19 @@ class OfficialForm:
     preamble: Labels
     sections: tuple[Section, ...]
     template: dict[str, Any] | None  # fields, rules, example shared by the kinds using it
+    # Which filled forms a judicial authority must validate before transmission, and why:
+    # (field path, values that need it, the article).
+    validation: tuple[tuple[str, ...], tuple[str, ...], str] | None = None
+
+    def validation_needed(self, data: Any) -> str | None:
+        """The article requiring validation when `data` (a filled form) needs it, else None."""
+        if self.validation is None:
+            return None
+        path, values, article = self.validation
+        current = data
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        return article if current in values else None
 
     @property
     def boxes(self) -> list[Box]:
@@ -136,12 +149,21 @@ def load_form(path: Path, raw: Any) -> OfficialForm:
                                 tuple(boxes)))
     if not sections:
         raise FormError(f"{path}:{line}: a form needs sections")
+    validation = None
+    if raw.get("validation") is not None:
+        rule = raw["validation"]
+        if not isinstance(rule, dict) or not rule.get("field") or not isinstance(
+                rule.get("in"), list) or not rule.get("article"):
+            raise FormError(f"{path}:{getattr(rule, 'line', line)}: validation needs field, "
+                            "in (a list) and article")
+        validation = (tuple(str(rule["field"]).split(".")), tuple(map(str, rule["in"])),
+                      str(rule["article"]))
     return OfficialForm(
         id=form_id, instrument=str(raw.get("instrument", "")), annex=str(raw.get("annex", "")),
         title=_labels(raw.get("title"), f"{path}:{line}"),
         legal_bases=tuple(raw.get("legal_bases") or ()),
         preamble=_labels(raw["preamble"], f"{path}:{line}") if raw.get("preamble") else {},
-        sections=tuple(sections), template=raw.get("template"),
+        sections=tuple(sections), template=raw.get("template"), validation=validation,
     )
 
 

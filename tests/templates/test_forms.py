@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from mla import templates
+from mla.directory import service as directory
 from mla.models import Request
 from mla.templates.forms import FACTS, resolve
 from tests.api_helpers import Api, problem_fields, refusal
@@ -223,3 +225,44 @@ def test_acknowledge_step_produces_annex_b(api: Api) -> None:
     other = api.file()
     refusal(api.call("fr.officer", "GET", f"/requests/{other['id']}/document",
                      params={"form": "eio_annex_b"}), 422)
+
+
+def test_an_eio_issued_by_the_police_is_validated_before_it_leaves(api: Api) -> None:
+    """Directive 2014/41/EU art. 2(c)(ii): the validate step, by a user with the validator
+    role, between approval and transmission; section L of the document shows who."""
+    validator = directory.add_user(api.session, api.world.fr, username="fr.validator",
+                                   full_name="Juge Laure VALIDE", role="validator")
+    api.session.commit()
+    api.world.users["fr.validator"] = validator
+    data = templates.example("mla.evidence", legal_basis="eio_2014_41")
+    data["competent_authority"] |= {"kind": "police", "name": "Office central pour la "
+                                    "répression de la grande délinquance financière"}
+    data["validating_authority"] = {
+        "kind": "prosecutor", "name": "Parquet de Paris, JUNALCO", "representative": "L. VALIDE",
+        "post": "Procureure adjointe", "address": "Parvis du Tribunal de Paris, 75017 Paris",
+        "main_contact": "validating"}
+    rid = api.file(legal_basis="eio_2014_41", data=data)["id"]
+
+    def step(user: str, event: str) -> Any:
+        return api.call(user, "POST", f"/requests/{rid}/transitions", json={"event": event})
+
+    assert step("fr.officer", "submit").status_code == 200
+    assert step("fr.supervisor", "approve").status_code == 200
+    blocked = refusal(step("fr.officer", "transmit"), 422)
+    assert "art. 2(c)(ii)" in blocked["detail"]
+    refusal(step("fr.officer", "validate"), 403)  # not a validator
+    validated = step("fr.validator", "validate")
+    assert validated.status_code == 200, validated.text
+    assert validated.json()["to_state"] == "validated"
+    assert step("fr.officer", "transmit").status_code == 200
+    doc = api.call("fr.officer", "GET", f"/requests/{rid}/document",
+                   params={"format": "md", "language": "en"}).text
+    section_l = doc.split("## Section L", 1)[1].split("\n## ", 1)[0]
+    assert "Juge Laure VALIDE (FR-MJ)" in section_l and "Parquet de Paris, JUNALCO" in section_l
+    # A prosecutor's own EIO needs no validation: the step is refused, transmission is not.
+    other = api.file(legal_basis="eio_2014_41",
+                     data=templates.example("mla.evidence", legal_basis="eio_2014_41"))["id"]
+    for user, event in (("fr.officer", "submit"), ("fr.supervisor", "approve")):
+        api.call(user, "POST", f"/requests/{other}/transitions", json={"event": event})
+    refusal(api.call("fr.validator", "POST", f"/requests/{other}/transitions",
+                     json={"event": "validate"}), 422)
