@@ -47,9 +47,9 @@ __all__ = [
     "render",
     "render_form",
     "translatable_paths",
-    "validation_needed",
     "validate",
     "validate_translation",
+    "validation_needed",
     "versions",
 ]
 
