@@ -266,3 +266,17 @@ def test_an_eio_issued_by_the_police_is_validated_before_it_leaves(api: Api) -> 
         api.call(user, "POST", f"/requests/{other}/transitions", json={"event": event})
     refusal(api.call("fr.validator", "POST", f"/requests/{other}/transitions",
                      json={"event": "validate"}), 422)
+
+
+def test_cli_prints_the_coverage_of_each_form() -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    result = CliRunner().invoke(main, ["templates", "forms"])
+    assert result.exit_code == 0, result.output
+    for form_id, form in templates.forms().items():
+        mapped, total = form.coverage()
+        line = next(row for row in result.output.splitlines() if row.startswith(form_id + " "))
+        assert f"{mapped} of {total}" in line
+    assert "mla.evidence v3" in result.output
