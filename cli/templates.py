@@ -69,7 +69,7 @@ def forms() -> None:
                  for n, v in sorted(tpl.versions.items()) if v.form == form_id]
         mapped, total = form.coverage()
         rows.append((form_id, f"{form.instrument}, {form.annex}",
-                     ", ".join(filed) or "(workflow)", f"{mapped} of {total}",
+                     ", ".join(filed) or "(no template)", f"{mapped} of {total}",
                      f"{100 * mapped // total} %"))
     click.echo(table(("form", "annex", "filed as", "boxes mapped", "coverage"), rows))
 

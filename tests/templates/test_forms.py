@@ -73,6 +73,7 @@ def test_sections_keep_the_annexes_order() -> None:
     assert ids["epoc"] == list("ABCDEFGHIJKL")
     assert ids["epoc_pr"] == list("ABCDEFGH")
     assert ids["eio_annex_b"] == list("ABCDE")
+    assert ids["epoc_annex_iii"] == list("ABCDEFGH")
     eio = templates.form("eio_annex_a")
     measures = [b.option for b in eio.sections[3].boxes if b.option]
     assert len(measures) == 14  # section C's measures, each a tick box
