@@ -54,6 +54,27 @@ def list_() -> None:
 
 
 @templates.command()
+def forms() -> None:
+    """Official EU forms (templates/requests/forms/): the kinds filed on each and the share
+    of the annex's boxes the engine fills (the README's coverage table)."""
+    from cli.output import table
+
+    try:
+        loaded = t.load_all()
+    except t.TemplateError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = []
+    for form_id, form in sorted(t.forms().items()):
+        filed = [f"{kind} v{n}" for kind, tpl in sorted(loaded.items())
+                 for n, v in sorted(tpl.versions.items()) if v.form == form_id]
+        mapped, total = form.coverage()
+        rows.append((form_id, f"{form.instrument}, {form.annex}",
+                     ", ".join(filed) or "(no template)", f"{mapped} of {total}",
+                     f"{100 * mapped // total} %"))
+    click.echo(table(("form", "annex", "filed as", "boxes mapped", "coverage"), rows))
+
+
+@templates.command()
 @click.argument("kind")
 @click.option("--version", type=VERSION, help="Template version (default: latest).")
 def schema(kind: str, version: int | None) -> None:

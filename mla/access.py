@@ -11,11 +11,19 @@ from sqlalchemy.orm import Session
 from mla.errors import Forbidden, NotFound
 from mla.models import Request, User
 
-CONTENT_ROLES = frozenset({"officer", "supervisor"})
+# The validator reads what it validates.
+CONTENT_ROLES = frozenset({"officer", "supervisor", "validator"})
 
 
 def can_read_content(user: User) -> bool:
     return user.role in CONTENT_ROLES
+
+
+def require_content_writer(user: User) -> None:
+    """Adding to a request's content (attachments) is for officers and supervisors; a
+    validator reads what it validates and adds nothing."""
+    if user.role not in ("officer", "supervisor"):
+        raise Forbidden(f"the {user.role} role does not add to a request's content")
 
 
 def require_content(user: User) -> None:

@@ -64,7 +64,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-ROLES = ("officer", "supervisor", "liaison", "contact_point", "admin")
+# validator: a judge or prosecutor who validates orders issued by a non-judicial authority
+# (EIO Directive art. 2(c)(ii), e-Evidence Regulation art. 4) before they are transmitted.
+ROLES = ("officer", "supervisor", "liaison", "contact_point", "admin", "validator")
 
 
 class Authority(Base):

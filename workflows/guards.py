@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mla import legal, templates
 from mla.clock import utcnow
 from mla.errors import FieldProblem, GuardRejected
-from mla.models import RequestText
+from mla.models import HistoryEvent, RequestText
 from workflows.base import Context
 
 
@@ -163,6 +163,39 @@ def agreed_date(ctx: Context) -> None:
             "agreed_date", "the date agreed with the issuing authority, YYYY-MM-DD")])
 
 
+def _validated_since_approval(ctx: Context) -> bool:
+    events = ctx.session.scalars(
+        select(HistoryEvent.event).where(HistoryEvent.request_id == ctx.request.id,
+                                         HistoryEvent.event.in_(("approve", "validate")))
+        .order_by(HistoryEvent.id.desc()).limit(1))
+    return events.first() == "validate"
+
+
+def validation_needed(ctx: Context) -> None:
+    """The validate step exists for forms the law has validated (EIO, EPOC, EPOC-PR issued
+    by a non-judicial authority), not for others."""
+    request = ctx.request
+    if templates.validation_needed(request.kind, request.template_version, request.data) is None:
+        raise GuardRejected(
+            f"request {request.reference} needs no validation: it is issued by a judicial "
+            "authority or does not follow an official form that requires it",
+            [FieldProblem("event", "transmit it once approved")],
+        )
+
+
+def validated_when_required(ctx: Context) -> None:
+    """An order issued by a non-judicial authority leaves only once a judicial authority has
+    validated it (Directive 2014/41/EU art. 2(c)(ii); Regulation (EU) 2023/1543 art. 4)."""
+    request = ctx.request
+    article = templates.validation_needed(request.kind, request.template_version, request.data)
+    if article is not None and not _validated_since_approval(ctx):
+        raise GuardRejected(
+            f"request {request.reference} must be validated by a judicial authority before "
+            f"it is transmitted ({article})",
+            [FieldProblem("event", "a user with the validator role takes the validate step")],
+        )
+
+
 GUARDS = {
     "agreed_date": agreed_date,
     "counterpart_report": counterpart_report,
@@ -171,4 +204,6 @@ GUARDS = {
     "refusal_grounds": refusal_grounds,
     "template_complete": template_complete,
     "text_in_accepted_language": text_in_accepted_language,
+    "validation_needed": validation_needed,
+    "validated_when_required": validated_when_required,
 }

@@ -23,11 +23,16 @@ router = APIRouter(tags=["reference"], responses={404: PROBLEM_RESPONSES[404],
 @router.get("/templates")
 def template_list() -> list[dict[str, Any]]:
     """Kinds with their template versions, titles, and the fields of the latest version a
-    translation may give (`PUT /requests/{id}/translations/{language}`). Authorization:
-    public."""
+    translation may give (`PUT /requests/{id}/translations/{language}`); `latest` is the
+    universal template's, `official_forms` the versions that follow an EU annex and the legal
+    bases that take them. Authorization: public."""
     return [{"kind": kind, "versions": templates.versions(kind),
              "latest": templates.latest_version(kind), "title": templates.get(kind).title,
-             "translatable": templates.translatable_paths(kind)}
+             "translatable": templates.translatable_paths(kind),
+             "official_forms": [
+                 {"version": v, "form": spec.form, "legal_bases": list(spec.legal_bases)}
+                 for v in templates.versions(kind)
+                 if (spec := templates.get(kind, v)).form is not None]}
             for kind in templates.kinds()]
 
 

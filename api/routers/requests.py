@@ -161,13 +161,20 @@ def document(
     user: UserDep,
     format: Annotated[str, Query(pattern="^(html|md)$")] = "html",
     language: Annotated[str | None, Query(description="Language of the text")] = None,
+    form: Annotated[str | None, Query(
+        pattern="^[a-z0-9_]{1,40}$",
+        description="An official form the workflow fills: eio_annex_b (confirmation of "
+                    "receipt, after the requested side's acknowledge step)")] = None,
 ) -> Response:
-    """The filled template as a document. Authorization: officer or supervisor of a party."""
+    """The filled template as a document (an official form's version renders as its annex),
+    or with `form` the official form a workflow step produced. Authorization: officer or
+    supervisor of a party."""
     request = access.get_request(session, request_id, user)
     access.require_content(user)
-    text, lang = documents.render(session, request, language=language, fmt=format)
+    text, lang = documents.render(session, request, language=language, fmt=format, form=form)
     audit.record(session, "request.document", actor=user, object_type="request",
-                 object_id=str(request.id), detail={"language": lang, "format": format})
+                 object_id=str(request.id),
+                 detail={"language": lang, "format": format, **({"form": form} if form else {})})
     session.commit()
     headers = {"Content-Language": lang, "Cache-Control": "no-store"}
     if format == "md":

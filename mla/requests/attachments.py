@@ -68,7 +68,7 @@ def read_limited(chunks: Iterable[bytes], limit: int | None = None) -> bytes:
 
 def add(session: Session, request: Request, actor: User, *, filename: str,
         content_type: str, content: bytes) -> Attachment:
-    access.require_content(actor)
+    access.require_content_writer(actor)
     if lifecycle.acting_party(request, actor) is None:
         raise NotFound(f"no request {request.id}")
     if len(content) > max_bytes():

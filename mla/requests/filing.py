@@ -109,7 +109,8 @@ def file_request(
     _check_language(language, problems)
     urgent, urgency_reasons = _urgency(kind_spec, urgent, urgency_reasons, problems)
     form = dict(data or {})
-    version = templates.latest_version(kind)
+    version = templates.latest_version(kind, legal_basis)
+    problems.extend(_basis_fits(kind, version, legal_basis))
     problems.extend(
         FieldProblem(f"data.{p.path}", p.message)
         for p in templates.validate(kind, form, version, complete=False)
@@ -190,7 +191,9 @@ def register_received(
     _check_language(language, problems)
     urgent, urgency_reasons = _urgency(kind_spec, urgent, urgency_reasons, problems,
                                        officer=actor is not None)
-    version = template_version or templates.latest_version(kind)
+    version = template_version or templates.latest_version(kind, legal_basis)
+    if isinstance(version, int) and version in templates.versions(kind):
+        problems.extend(_basis_fits(kind, version, legal_basis))
     # Received as sent: what the sender left out is for the assessment, not a reason to lose
     # the request, so only the shape of what is there is checked.
     problems.extend(
@@ -206,6 +209,15 @@ def register_received(
         title=title, language=language, data=data, version=version, urgent=urgent,
         urgency_reasons=urgency_reasons, counterpart_reference=counterpart_reference.strip(),
     )
+
+
+def _basis_fits(kind: str, version: int, legal_basis: str) -> list[FieldProblem]:
+    """An official form's version (EIO Annex A, EAW, EPOC…) is for its instrument only."""
+    spec = templates.get(kind, version)
+    if spec.applies_to(legal_basis):
+        return []
+    return [FieldProblem("legal_basis", f"{kind} v{version} follows the official form "
+                                        f"{spec.form}, for {', '.join(spec.legal_bases)} only")]
 
 
 def _create(

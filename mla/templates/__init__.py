@@ -15,7 +15,14 @@ from mla import settings
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.templates import document, jsonschema
 from mla.templates.document import FORMATS, label_language
-from mla.templates.loader import TemplateError, load_library, load_template, load_ui
+from mla.templates.forms import OfficialForm, unmapped_paths
+from mla.templates.loader import (
+    TemplateError,
+    load_forms,
+    load_library,
+    load_template,
+    load_ui,
+)
 from mla.templates.model import UN_LANGUAGES, Field, Labels, Template, TemplateVersion
 from mla.templates.validate import check
 
@@ -23,11 +30,14 @@ __all__ = [
     "FORMATS",
     "UN_LANGUAGES",
     "Field",
+    "OfficialForm",
     "Template",
     "TemplateError",
     "TemplateVersion",
     "directory",
     "example",
+    "form",
+    "forms",
     "get",
     "json_schema",
     "kinds",
@@ -35,9 +45,11 @@ __all__ = [
     "latest_version",
     "load_all",
     "render",
+    "render_form",
     "translatable_paths",
     "validate",
     "validate_translation",
+    "validation_needed",
     "versions",
 ]
 
@@ -55,6 +67,7 @@ class _Registry:
     path: Path
     templates: dict[str, Template]
     ui: dict[str, Labels]
+    forms: dict[str, OfficialForm]
 
 
 _registry: _Registry | None = None
@@ -67,13 +80,23 @@ def load_all(path: Path | None = None) -> dict[str, Template]:
     if not path.is_dir():
         raise TemplateError(f"{path}:0: template directory not found")
     library = load_library(path)
+    official = load_forms(path)
     known = set(kinds_module.all_kinds())
     found: dict[str, Template] = {}
     for file in sorted(path.glob("*.yaml")):
         if file.name.startswith("_"):
             continue
-        template = load_template(file, library, known)
+        template = load_template(file, library, known, official)
         found[template.kind] = template
+        for version in template.versions.values():
+            if version.form is None:
+                continue
+            form_path, spec = official[version.form]
+            # Every box that names a field must find it, or the form's coverage would lie.
+            broken = unmapped_paths(spec, version.root)
+            if broken:
+                raise TemplateError(f"{form_path}:0: boxes naming no field of {template.kind} "
+                                    f"v{version.version}: {'; '.join(broken)}")
     missing = sorted(known - set(found))
     if missing:
         raise TemplateError(f"{path}:0: no template for kinds {', '.join(missing)}")
@@ -95,7 +118,7 @@ def load_all(path: Path | None = None) -> dict[str, Template]:
     for fmt in FORMATS.values():
         if not (path / "layouts" / fmt).is_file():
             raise TemplateError(f"{path / 'layouts' / fmt}:0: layout missing")
-    _registry = _Registry(path, found, ui)
+    _registry = _Registry(path, found, ui, {k: f for k, (_, f) in official.items()})
     return found
 
 
@@ -122,14 +145,31 @@ def versions(kind: str) -> list[int]:
     return sorted(_template(kind).versions)
 
 
-def latest_version(kind: str) -> int:
-    return _template(kind).latest.version
+def latest_version(kind: str, legal_basis: str | None = None) -> int:
+    """The version a new request of `kind` under `legal_basis` is filed on: an official
+    form's version for its instrument (EIO Annex A under eio_2014_41), else the universal
+    template's latest."""
+    return _template(kind).latest_for(legal_basis).version
+
+
+def forms() -> dict[str, OfficialForm]:
+    """The official forms, by id (templates/requests/forms/)."""
+    return dict(_reg().forms)
+
+
+def form(form_id: str) -> OfficialForm:
+    found = _reg().forms.get(form_id)
+    if found is None:
+        raise NotFound(f"no official form {form_id!r}; forms: {', '.join(sorted(_reg().forms))}")
+    return found
 
 
 def get(kind: str, version: int | None = None) -> TemplateVersion:
     template = _template(kind)
     if version is None:
-        return template.latest
+        # Unqualified, a kind's template is the universal one (an official form's version is
+        # asked for by number or through latest_version(kind, legal_basis)).
+        return template.latest_for(None)
     if version not in template.versions:
         raise NotFound(f"template {kind} has no version {version}; versions: "
                        f"{', '.join(map(str, sorted(template.versions)))}")
@@ -146,7 +186,12 @@ def json_schema(kind: str, version: int | None = None) -> dict[str, Any]:
     return jsonschema.schema(get(kind, version))
 
 
-def example(kind: str, version: int | None = None) -> dict[str, Any]:
+def example(kind: str, version: int | None = None, *,
+            legal_basis: str | None = None) -> dict[str, Any]:
+    """A complete form: of `version`, else of the version a filing under `legal_basis`
+    takes (an official form's under its instrument), else of the universal template."""
+    if version is None and legal_basis is not None:
+        version = latest_version(kind, legal_basis)
     return copy.deepcopy(get(kind, version).example)
 
 
@@ -179,5 +224,25 @@ def render(kind: str, data: Mapping[str, Any], *, version: int | None = None,
         raise InvalidInput("labels exist in the six UN languages only",
                            [FieldProblem("language", f"must be one of: {', '.join(UN_LANGUAGES)}")])
     reg = _reg()
-    return document.render(reg.path / "layouts", get(kind, version), reg.ui, data,
-                                language=language, fmt=fmt, meta=meta)
+    spec = get(kind, version)
+    return document.render(reg.path / "layouts", spec, reg.ui, data, language=language,
+                           fmt=fmt, meta=meta,
+                           form=reg.forms[spec.form] if spec.form else None)
+
+
+def render_form(form_id: str, *, language: str = "en", fmt: str = "html",
+                meta: Mapping[str, Any] | None = None) -> str:
+    """An official form that holds only workflow facts (EIO Annex B), as a document."""
+    if fmt not in FORMATS:
+        raise InvalidInput("unknown document format",
+                           [FieldProblem("format", f"must be one of: {', '.join(FORMATS)}")])
+    reg = _reg()
+    return document.render_facts(reg.path / "layouts", form(form_id), reg.ui,
+                                 language=language, fmt=fmt, meta=meta or {})
+
+
+def validation_needed(kind: str, version: int, data: Any) -> str | None:
+    """The article under which a judicial authority must validate this filled form before it
+    is transmitted (EIO issued by a police authority: art. 2(c)(ii)), or None."""
+    spec = get(kind, version)
+    return form(spec.form).validation_needed(data) if spec.form else None

@@ -95,6 +95,8 @@ def _rule(rule: Rule) -> dict[str, Any]:
     *parents, last = rule.when_path
     if rule.op == "present":
         condition = _nest(tuple(parents), {"required": [last]})
+    elif rule.op == "contains":
+        condition = _nest(rule.when_path, {"type": "array", "contains": {"const": rule.value}})
     else:
         values = rule.value if rule.op == "in" else [rule.value]
         condition = _nest(rule.when_path, {"enum": values})

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mla.templates.forms import FormError, OfficialForm, load_form
 from mla.templates.model import (
     DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_LENGTH,
@@ -23,6 +24,7 @@ from mla.templates.model import (
 )
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+VERSION_KEYS = {"version", "published", "fields", "rules", "example", "form", "legal_bases"}
 FIELD_KEYS = {"name", "type", "required", "label", "help", "max_length", "options", "fields",
               "item", "min_items", "max_items", "rules", "use"}
 
@@ -231,16 +233,25 @@ class _Reader:
         when = node.get("when")
         if not isinstance(when, dict) or "field" not in when:
             raise self.fail(node, "rule.when needs a field")
-        ops = [op for op in ("equals", "in", "present") if op in when]
+        ops = [op for op in ("equals", "in", "present", "contains") if op in when]
         if len(ops) != 1:
-            raise self.fail(when, "rule.when needs exactly one of equals, in, present")
+            raise self.fail(when, "rule.when needs exactly one of equals, in, present, "
+                                  "contains")
         op = ops[0]
         when_path = tuple(str(when["field"]).split("."))
         target = self._resolve(scope, when_path, when)
         value = when[op]
         if op == "in" and not isinstance(value, list):
             raise self.fail(when, "rule.when.in needs a list")
-        if target.type == "enum" and op != "present":
+        if op == "contains":
+            # A ticked box of a list of enum values (EIO section C measures).
+            if target.type != "list" or target.item is None or target.item.type != "enum":
+                raise self.fail(when, "rule.when.contains needs a list of enum values")
+            assert target.item.options is not None
+            if value not in target.item.options:
+                raise self.fail(when, f"rule looks for unknown option {value!r} in "
+                                      f"{'.'.join(when_path)}")
+        elif target.type == "enum" and op != "present":
             assert target.options is not None
             bad = [v for v in (value if op == "in" else [value]) if v not in target.options]
             if bad:
@@ -287,7 +298,35 @@ def load_ui(directory: Path) -> dict[str, Labels]:
     return {str(k): reader.labels(v, f"ui string '{k}'") for k, v in raw.items()}
 
 
-def load_template(path: Path, library: dict[str, Any], kind_names: set[str]) -> Template:
+def load_forms(directory: Path) -> dict[str, tuple[Path, OfficialForm]]:
+    """templates/requests/forms/*.yaml, by form id (none when the folder is absent)."""
+    found: dict[str, tuple[Path, OfficialForm]] = {}
+    for file in sorted((directory / "forms").glob("*.yaml")):
+        try:
+            found[file.stem] = (file, load_form(file, read_yaml(file)))
+        except FormError as exc:
+            raise TemplateError(str(exc)) from None
+    return found
+
+
+def _merged(base: Any, overrides: Any) -> Any:
+    """A form's shared example with a kind's own values laid over it, key by key (a null
+    removes the form's value)."""
+    if isinstance(base, dict) and isinstance(overrides, dict):
+        out = _Map({**base})
+        for key, value in overrides.items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = _merged(base.get(key), value)
+        return out
+    if overrides is None:
+        return base
+    return overrides
+
+
+def load_template(path: Path, library: dict[str, Any], kind_names: set[str],
+                  forms: dict[str, tuple[Path, OfficialForm]] | None = None) -> Template:
     raw = read_yaml(path)
     reader = _Reader(path, library)
     if not isinstance(raw, dict):
@@ -311,17 +350,40 @@ def load_template(path: Path, library: dict[str, Any], kind_names: set[str]) -> 
             published = date.fromisoformat(str(node.get("published")))
         except ValueError:
             raise reader.fail(node, "published must be a date YYYY-MM-DD") from None
-        root_node = _Map(name="form", type="object", fields=node.get("fields"),
+        unknown = sorted(set(node) - VERSION_KEYS)
+        if unknown:
+            raise reader.fail(node, f"version {number}: unknown keys {unknown}")
+        spec, version_reader, form_id = node, reader, node.get("form")
+        legal_bases = node.get("legal_bases")
+        if form_id is not None:
+            if form_id not in (forms or {}):
+                raise reader.fail(node, f"version {number}: no official form {form_id!r} in "
+                                        "forms/")
+            form_path, form = (forms or {})[form_id]
+            shared = form.template or {}
+            # The form's field list, rules and example unless the version gives its own;
+            # the version's example values are laid over the form's.
+            spec = _Map({"fields": node.get("fields", shared.get("fields")),
+                         "rules": node.get("rules", shared.get("rules")),
+                         "example": _merged(shared.get("example"), node.get("example"))})
+            spec.line = node.line
+            if "fields" not in node:
+                version_reader = _Reader(form_path, library)
+            legal_bases = legal_bases if legal_bases is not None else list(form.legal_bases)
+        if legal_bases is not None and (not isinstance(legal_bases, list) or not all(
+                isinstance(b, str) for b in legal_bases)):
+            raise reader.fail(node, f"version {number}: legal_bases is a list of codes")
+        root_node = _Map(name="form", type="object", fields=spec.get("fields"),
                          label=raw.get("title"))
         root_node.line = node.line
-        if "rules" in node:
-            root_node["rules"] = node["rules"]
-        root = reader.field(root_node)
-        example = node.get("example")
+        if spec.get("rules") is not None:
+            root_node["rules"] = spec["rules"]
+        root = version_reader.field(root_node)
+        example = spec.get("example")
         if not isinstance(example, dict):
             raise reader.fail(node, f"version {number} needs a complete example")
         template.versions[number] = TemplateVersion(
             kind=kind, version=number, published=published, title=template.title, root=root,
-            example=plain(example),
+            example=plain(example), legal_bases=tuple(legal_bases or ()), form=form_id,
         )
     return template

@@ -30,7 +30,7 @@ class Rule:
     """`when` the field at `when_path` matches, every path in `require` must have a value."""
 
     when_path: tuple[str, ...]
-    op: str  # equals | in | present
+    op: str  # equals | in | present | contains
     value: Any
     require: tuple[tuple[str, ...], ...]
     message: Labels | None = None
@@ -39,6 +39,8 @@ class Rule:
         path = ".".join(self.when_path)
         if self.op == "present":
             return f"{path} is given"
+        if self.op == "contains":
+            return f"{path} includes {self.value}"
         if self.op == "in":
             return f"{path} is one of {', '.join(map(str, self.value))}"
         shown = str(self.value).lower() if isinstance(self.value, bool) else self.value
@@ -79,6 +81,13 @@ class TemplateVersion:
     title: Labels
     root: Field  # an object field holding the form's top-level fields and rules
     example: dict[str, Any]
+    # An official form's version (e.g. EIO Annex A) applies only to its legal bases; a
+    # version with none applies to every basis the kind allows.
+    legal_bases: tuple[str, ...] = ()
+    form: str | None = None  # id of the official form (templates/requests/forms/) it follows
+
+    def applies_to(self, legal_basis: str | None) -> bool:
+        return not self.legal_bases or legal_basis in self.legal_bases
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -94,6 +103,14 @@ class Template:
     @property
     def latest(self) -> TemplateVersion:
         return self.versions[max(self.versions)]
+
+    def latest_for(self, legal_basis: str | None) -> TemplateVersion:
+        """The version new filings under `legal_basis` take: the highest that applies to it
+        (an official form's version for its instrument, the universal one otherwise). A kind
+        that exists only on an official form (EIO Annex C) answers its latest version, which
+        filing then refuses for another basis."""
+        fitting = [n for n, v in self.versions.items() if v.applies_to(legal_basis)]
+        return self.versions[max(fitting or self.versions)]
 
 
 def label(labels: Labels | None, language: str) -> str:

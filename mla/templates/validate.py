@@ -174,6 +174,8 @@ def _matches(rule: Rule, value: Any) -> bool:
         return bool(rule.value) != is_empty(value)
     if rule.op == "in":
         return value in rule.value
+    if rule.op == "contains":
+        return isinstance(value, list) and rule.value in value
     return bool(value == rule.value and type(value) is type(rule.value))
 
 

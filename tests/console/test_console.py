@@ -250,7 +250,7 @@ def test_supervisor_extends_a_time_limit_within_what_the_rule_allows(browser: An
         row = filing.file_request(
             s, users["fr.officer"], kind="mla.evidence", requested_authority_id=ke.id,
             legal_basis="eio_2014_41", title="EIO - Kestrel ledger", language="en",
-            data=templates.example("mla.evidence"))
+            data=templates.example("mla.evidence", legal_basis="eio_2014_41"))
         for event, who in (("submit", "fr.officer"), ("approve", "fr.supervisor"),
                            ("transmit", "fr.officer")):
             lifecycle.transition(s, row, event, users[who])

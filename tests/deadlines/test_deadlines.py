@@ -100,7 +100,7 @@ def _start(session: Session, world: World, case: Case, at: datetime) -> Request:
     other = world.ke if case.other == "KE" else session.scalar(
         select(directory.Authority).where(directory.Authority.code == "DE-BfJ"))
     assert other is not None
-    form = templates.example(case.kind) | dict(case.data)
+    form = templates.example(case.kind, legal_basis=case.basis) | dict(case.data)
     with frozen(at):
         if case.side == "requesting":
             request = filing.file_request(

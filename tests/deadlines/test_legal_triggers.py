@@ -32,7 +32,7 @@ COVERED = {
     "eaw.decision", "eaw.decision_consent", "eaw.surrender", "eaw.surrender_new_date",
     "ece.formal_request_18", "ece.custody_40", "un_model.formal_request_40",
     "e_evidence.production", "e_evidence.preservation", "budapest.preservation",
-    "untoc.suggested_date",
+    "untoc.suggested_date", "eio.interception_notification",
 }
 
 
@@ -442,6 +442,20 @@ def test_eio_32_2_provisional_measures_24_hours_from_receipt(
     measures = clock(session, request, "eio.provisional_measures")
     assert measures.due_at == utc("2026-03-11T11:00:00Z")  # from 12:00 Berlin (art. 3(1))
     assert measures.acting_authority_id == de.id
+
+
+def test_eio_31_3_interception_notification_96_hours_from_receipt(
+        session: Session, world: World, de: Authority) -> None:
+    # An Annex C notification is no EIO: no acknowledgement (art. 16) nor recognition
+    # (art. 12) clock, only the 96 hours of art. 31(3), from receipt.
+    request = receive(session, world, "de.officer", "mla.interception_notification",
+                      "eio_2014_41", "2026-03-10T10:20:00Z")
+    fire(session, world, request, "de.officer", "acknowledge", "2026-03-12T15:00:00Z")
+    assert rule_ids(session, request) == {"eio.interception_notification"}
+    answer = clock(session, request, "eio.interception_notification")
+    # From the next full hour, 12:00 Berlin (Regulation 1182/71 art. 3(1)), 96 hours on.
+    assert answer.due_at == utc("2026-03-14T11:00:00Z")
+    assert answer.acting_authority_id == de.id and answer.closed_at is None
 
 
 def test_untoc_18_24_the_date_the_requesting_state_suggests(session: Session,

@@ -260,7 +260,10 @@ def test_every_operation_states_its_authorization_rule(api: Api) -> None:
 def test_template_schema_is_public_and_versioned(api: Api) -> None:
     listing = api.client.get("/templates").json()
     evidence = next(t for t in listing if t["kind"] == "mla.evidence")
-    assert evidence["versions"] == [1, 2] and evidence["latest"] == 2
+    assert evidence["versions"] == [1, 2, 3] and evidence["latest"] == 2
+    # Version 3 is EIO Annex A, which filings under the EIO Directive take.
+    assert evidence["official_forms"] == [
+        {"version": 3, "form": "eio_annex_a", "legal_bases": ["eio_2014_41"]}]
     # What a translation may give: free text, not the dates and codes around it.
     assert {"facts_summary", "evidence_purpose"} <= set(evidence["translatable"])
     assert "desired_deadline" not in evidence["translatable"]

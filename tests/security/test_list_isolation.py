@@ -86,6 +86,8 @@ def _filters(cursor: str, now: str) -> dict[str, list[dict[str, Any]]]:
             {"sort": "kind", "order": "asc"}],
         "/console/alerts": [{}, {"status": "open"}, {"status": "acknowledged"}],
         "/console/workflows/{name}": [{"state": "transmitted"}],
+        "/console/new/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
+        "/console/incoming/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
     }
 
 
@@ -94,7 +96,7 @@ def _work_of_fr_and_ke(api: Api) -> dict[str, str]:
     and today (a fresh draft): what identifies it, marker -> what it is."""
     session, world = api.session, api.world
     markers: dict[str, str] = {}
-    evidence = templates.example("mla.evidence") | {
+    evidence = templates.example("mla.evidence", legal_basis="eio_2014_41") | {
         "facts_summary": "Wire transfers routed through the Quillfeather shell company."}
     with clock.frozen(clock.utcnow() - timedelta(days=150)):
         sent = filing.file_request(

@@ -91,11 +91,15 @@ def choose_kind(request: Request, user: ConsoleUser) -> Response:
 
 
 @router.get("/new/{kind}", response_class=HTMLResponse)
-def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser) -> Response:
+def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser,
+             legal_basis: str = "") -> Response:
+    """`?legal_basis=eio_2014_41` opens the official form of that instrument (EIO Annex A,
+    EAW, EPOC, EPOC-PR) with the basis chosen."""
     _filing_role(user)
     _known_kind(kind)
-    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en"}
-    return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
+    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en", "legal_basis": legal_basis}
+    return _form_page(request, session, user, kind=kind,
+                      version=templates.latest_version(kind, legal_basis or None),
                       data={}, header=header, problems=[])
 
 
@@ -113,11 +117,12 @@ def file_new(request: Request, kind: str, form: CheckedForm, session: SessionDep
 
 @router.get("/incoming/{kind}", response_class=HTMLResponse)
 def incoming_form(request: Request, kind: str, session: SessionDep,
-                  user: ConsoleUser) -> Response:
+                  user: ConsoleUser, legal_basis: str = "") -> Response:
     _filing_role(user)
     _known_kind(kind)
-    header = dict.fromkeys(INCOMING_HEADER, "") | {"language": "en"}
-    return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
+    header = dict.fromkeys(INCOMING_HEADER, "") | {"language": "en", "legal_basis": legal_basis}
+    return _form_page(request, session, user, kind=kind,
+                      version=templates.latest_version(kind, legal_basis or None),
                       data={}, header=header, problems=[], incoming=True)
 
 
@@ -140,10 +145,12 @@ def _file_from_form(request: Request, session: SessionDep, user: User, kind: str
     row added, or with what is wrong."""
     _filing_role(user)
     _known_kind(kind)
-    version = templates.latest_version(kind)
-    data = forms.parse(templates.get(kind, version).root, form)
     header = {k: str(form.get(k) or "").strip() for k in
               (INCOMING_HEADER if incoming else NEW_HEADER)}
+    # The legal basis picks the version: an EU instrument's official form, or the universal
+    # template (a form filled on the other shows again on the right one, values kept).
+    version = templates.latest_version(kind, header.get("legal_basis") or None)
+    data = forms.parse(templates.get(kind, version).root, form)
 
     def again(**kw: Any) -> Response:
         return _form_page(request, session, user, kind=kind, version=version, data=data,
