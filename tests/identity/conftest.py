@@ -3,14 +3,23 @@ settings that point this instance at it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import Engine
 
+from mla import db, security
 from mla.identity import oidc
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, build_world
 from tests.identity import idp
+
+PASSWORD = "a local password of 12+"
 
 MAPPING = Path(__file__).with_name("mapping.yaml")
 # Registered at the provider for the code flows run without a browser (never fetched).
@@ -55,3 +64,53 @@ def sso(provider: idp.Provider, monkeypatch: pytest.MonkeyPatch) -> idp.Provider
         monkeypatch.setenv(name, value)
     oidc._verified.clear()
     return provider
+
+
+class Console:
+    def __init__(self, base: str, engine: Engine) -> None:
+        self.base = base
+        self.engine = engine
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture(scope="session")
+def console(provider: idp.Provider, console_port: int,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """`mla serve` pointed at the provider, on the port registered there, with the test
+    world (FR-MJ, KE-ODPP, US-OIA, local users with PASSWORD)."""
+    workdir = tmp_path_factory.mktemp("identity-console")
+    url = f"sqlite:///{workdir / 'identity.db'}"
+    env = {**os.environ, **provider_environment(provider), "MLA_DATABASE_URL": url,
+           "MLA_PUBLIC_URL": f"http://127.0.0.1:{console_port}"}
+    upgraded = subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], cwd=workdir,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    engine = db.make_engine(url)
+    with db.session_factory(engine)() as s:
+        world = build_world(s)
+        for user in world.users.values():
+            security.set_password(s, user, PASSWORD)
+        s.commit()
+    log = (workdir / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(console_port)],
+                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{console_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (workdir / "serve.log").read_text()
+            assert time.monotonic() < deadline, "mla serve did not start"
+            time.sleep(0.2)
+        yield Console(base, engine)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+        engine.dispose()
