@@ -45,12 +45,15 @@ def password(session: Session, username: str, secret: str, ip: str) -> Step:
         _failed(session, username, known, exc.detail, "password")
         raise
     if totp.factor(session, user) is not None:
-        return Step(user, step=STEP_SECOND_FACTOR,
-                    step_token=security.issue_step_token(session, user, STEP_SECOND_FACTOR))
-    if totp.required(user):
-        return Step(user, step=STEP_ENROL,
-                    step_token=security.issue_step_token(session, user, STEP_ENROL))
-    return Step(user, token=finish(session, user, "password"))
+        step = STEP_SECOND_FACTOR
+    elif totp.required(user):
+        step = STEP_ENROL
+    else:
+        return Step(user, token=finish(session, user, "password"))
+    # Committed: the first token of an instance makes its signing key.
+    step_token = security.issue_step_token(session, user, step)
+    session.commit()
+    return Step(user, step=step, step_token=step_token)
 
 
 def second_factor(session: Session, step_token: str, code: str, ip: str) -> tuple[User, str]:

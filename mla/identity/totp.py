@@ -70,7 +70,7 @@ def _matching_step(secret: str, code: str) -> int | None:
     now = utcnow()
     current = totp.timecode(now)
     for offset in (0, -1, 1):
-        candidate = totp.at(now, offset)
+        candidate = totp.generate_otp(current + offset)
         if hmac.compare_digest(candidate, code):
             return current + offset
     return None
