@@ -133,7 +133,7 @@ def test_an_officer_of_another_authority_sees_none_of_frs_requests(api: Api,
 
 
 def test_forged_and_misdirected_tokens_are_refused(api: Api, sso: idp.Provider) -> None:
-    other_jwk, other_pem = idp.rsa_jwk("key-1")  # same kid, another key
+    _, other_pem = idp.rsa_jwk("key-1")  # same kid, another key
     forged = {
         "another issuer": sso.sign(claims(sso, iss="http://127.0.0.1:1/evil"), pem=other_pem),
         "another key, same kid": sso.sign(claims(sso), pem=other_pem),

@@ -154,7 +154,7 @@ def test_roles_that_require_a_second_factor_must_enrol_and_others_need_not(
 
 
 def test_every_step_is_in_the_audit_chain(api: Api) -> None:
-    secret, codes = enrol_in_console(api, "fr.supervisor")
+    _, codes = enrol_in_console(api, "fr.supervisor")
     refusal(token_with(api, "fr.supervisor", "999999"), 401)
     token_with(api, "fr.supervisor", codes[0])
     api.client.post("/auth/token", data={"username": "fr.supervisor", "password": "wrong!"})

@@ -24,9 +24,12 @@ from tests.app_routes import WRITES, console, routes
 
 # Writes that leave no audit entry by design.
 EXEMPT_WRITES = {
-    # Logins: a token is issued, nothing changes; every attempt is kept in login_attempts
-    # for the rate limit instead.
+    # Logins and their second-factor steps are audited (login, login.failed,
+    # second_factor.enrol), each step needing the previous one's cookie: checked in
+    # tests/identity/test_totp.py; every attempt is also kept in login_attempts for the rate
+    # limit.
     "POST /auth/token": "login", "POST /console/login": "login",
+    "POST /console/login/second-factor": "login", "POST /console/login/enrol": "login",
     # Only the browser's cookies are cleared; nothing is stored.
     "POST /console/logout": "logout",
     # Sent by a peer instance, not a user; every outcome is audited (transfer.receive.*,
@@ -334,6 +337,36 @@ def _console_alert(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
     return "ke.contact_point", console(api, "ke.contact_point", "POST",
                                        f"/console/alerts/{alert}/acknowledge",
                                        data={"note": "on it"}), str(alert)
+
+
+@exercise("POST /auth/logout-everywhere", "logout.everywhere")
+def _logout_everywhere(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.officer", api.call("us.officer", "POST", "/auth/logout-everywhere"), \
+        str(api.world["us.officer"].id)
+
+
+@exercise("POST /console/settings/logout-everywhere", "logout.everywhere")
+def _console_logout_everywhere(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.liaison", console(api, "us.liaison", "POST",
+                                 "/console/settings/logout-everywhere"), \
+        str(api.world["us.liaison"].id)
+
+
+@exercise("POST /console/settings/security/enrol", "second_factor.enrol")
+def _console_enrol(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    import pyotp
+
+    from mla.models import TotpFactor
+
+    user = api.world["us.supervisor"]
+    started = console(api, "us.supervisor", "POST", "/console/settings/security/enrol")
+    assert started.status_code == 200 and "<svg" in started.text
+    api.session.commit()
+    secret = api.session.get(TotpFactor, user.id).secret  # type: ignore[union-attr]
+    api.session.commit()
+    return "us.supervisor", console(api, "us.supervisor", "POST",
+                                    "/console/settings/security/enrol",
+                                    data={"code": pyotp.TOTP(secret).now()}), str(user.id)
 
 
 def test_every_write_route_is_audited(api: Api) -> None:
