@@ -169,7 +169,8 @@ def issue_access_token(session: Session, user: User, *,
 STEP_TTL_SECONDS = 300
 
 
-def issue_step_token(session: Session, user: User, step: str) -> str:
+def issue_step_token(session: Session, user: User, step: str,
+                     extra: dict[str, str] | None = None) -> str:
     """A short-lived token proving the first step of a login (the password) for the next
     one (`step`: a second factor, or enrolling one). Its audience is not the API's, so it
     opens nothing else."""
@@ -177,11 +178,16 @@ def issue_step_token(session: Session, user: User, step: str) -> str:
     now = int(utcnow().timestamp())
     claims = {"sub": str(user.id), "iss": issuer(), "aud": f"{audience()}#{step}",
               "iat": now, "exp": now + STEP_TTL_SECONDS, "jti": uuid.uuid4().hex,
-              "ver": user.sessions_version}
+              "ver": user.sessions_version, **(extra or {})}
     return jwt.encode(claims, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
 def verify_step_token(session: Session, token: str, step: str) -> User:
+    return verify_step_claims(session, token, step)[0]
+
+
+def verify_step_claims(session: Session, token: str, step: str) -> tuple[User, dict[str, Any]]:
+    """The user and claims of a step token (see issue_step_token), or Unauthorized."""
     try:
         header = jwt.get_unverified_header(token)
     except (JOSEError, RecursionError):
@@ -200,7 +206,7 @@ def verify_step_token(session: Session, token: str, step: str) -> User:
         raise Unauthorized("the login step expired or is invalid; log in again") from None
     if user is None or not user.active or claims.get("ver") != user.sessions_version:
         raise Unauthorized("the account is unknown or deactivated")
-    return user
+    return user, claims
 
 
 def end_all_sessions(session: Session, user: User) -> None:

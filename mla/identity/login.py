@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from mla import audit, security
 from mla.errors import Forbidden, RateLimited, Unauthorized
-from mla.identity import totp
+from mla.identity import security_keys, totp
 from mla.models import User
 
 STEP_SECOND_FACTOR = "second-factor"
 STEP_ENROL = "enrol"
+STEP_KEY_LOGIN = "webauthn-login"
+STEP_KEY_REGISTER = "webauthn-register"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def password(session: Session, username: str, secret: str, ip: str) -> Step:
         known = session.scalar(select(User).where(User.username == username))
         _failed(session, username, known, exc.detail, "password")
         raise
-    if totp.factor(session, user) is not None:
+    if totp.factor(session, user) is not None or security_keys.has_keys(session, user):
         step = STEP_SECOND_FACTOR
     elif totp.required(user):
         step = STEP_ENROL
@@ -82,6 +84,10 @@ def api_password(session: Session, username: str, secret: str, code: str | None,
         _failed(session, username, step.user, "second factor not set up", "password")
         raise Forbidden("this account's role requires a second factor: set one up in the "
                         "console (log in there), then send its code as `otp`")
+    if not code and totp.factor(session, step.user) is None:
+        _failed(session, username, step.user, "security key only", "password")
+        raise Unauthorized("this account's second factor is a security key, which only the "
+                           "console can use: log in there")
     if not code:
         _failed(session, username, step.user, "no second-factor code", "password")
         raise Unauthorized("this account has a second factor: send its current code (or a "
@@ -129,4 +135,48 @@ def logout_everywhere(session: Session, user: User) -> None:
     security.end_all_sessions(session, user)
     audit.record(session, "logout.everywhere", actor=user, object_type="user",
                  object_id=str(user.id))
+    session.commit()
+
+
+# --- security keys (WebAuthn) ---------------------------------------------------------------
+
+
+def key_login_options(session: Session, step_token: str) -> tuple[str, str]:
+    """(options for navigator.credentials.get, the challenge's token for the next call)."""
+    user = security.verify_step_token(session, step_token, STEP_SECOND_FACTOR)
+    options, challenge = security_keys.authentication_options(session, user)
+    token = security.issue_step_token(session, user, STEP_KEY_LOGIN, {"challenge": challenge})
+    session.commit()
+    return options, token
+
+
+def key_login(session: Session, challenge_token: str, credential: str,
+              ip: str) -> tuple[User, str]:
+    user, claims = security.verify_step_claims(session, challenge_token, STEP_KEY_LOGIN)
+    try:
+        totp.check_rate(session, user)
+        security_keys.authenticate(session, user, credential, str(claims.get("challenge")))
+    except (Unauthorized, RateLimited) as exc:
+        if isinstance(exc, Unauthorized):
+            totp.count_failure(session, user, ip, exc.detail)
+        _failed(session, user.username, user, exc.detail, "security key")
+        raise
+    return user, finish(session, user, "password+security key")
+
+
+def key_register_options(session: Session, user: User) -> tuple[str, str]:
+    options, challenge = security_keys.registration_options(session, user)
+    token = security.issue_step_token(session, user, STEP_KEY_REGISTER,
+                                      {"challenge": challenge})
+    session.commit()
+    return options, token
+
+
+def key_register(session: Session, user: User, challenge_token: str, credential: str) -> None:
+    owner, claims = security.verify_step_claims(session, challenge_token, STEP_KEY_REGISTER)
+    if owner.id != user.id:
+        raise Unauthorized("this registration was started by another account")
+    key = security_keys.register(session, user, credential, str(claims.get("challenge")))
+    audit.record(session, "second_factor.enrol", actor=user, object_type="user",
+                 object_id=str(user.id), detail={"kind": "security key", "key": key.id})
     session.commit()

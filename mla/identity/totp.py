@@ -76,7 +76,7 @@ def _matching_step(secret: str, code: str) -> int | None:
     return None
 
 
-def _check_rate(session: Session, user: User) -> None:
+def check_rate(session: Session, user: User) -> None:
     since = utcnow() - WINDOW
     count, oldest = session.execute(
         select(func.count(), func.min(LoginAttempt.at)).where(
@@ -92,7 +92,7 @@ def _key(user: User) -> str:
     return f"2fa:{user.username}"[:100]
 
 
-def _failed(session: Session, user: User, ip: str, message: str) -> Unauthorized:
+def count_failure(session: Session, user: User, ip: str, message: str) -> Unauthorized:
     session.add(LoginAttempt(at=utcnow(), username=_key(user), ip=ip[:64], success=False))
     session.commit()
     return Unauthorized(message)
@@ -101,13 +101,13 @@ def _failed(session: Session, user: User, ip: str, message: str) -> Unauthorized
 def confirm(session: Session, user: User, code: str, ip: str) -> list[str]:
     """Ends the enrolment with a code from the app; returns the recovery codes, shown once.
     The caller commits."""
-    _check_rate(session, user)
+    check_rate(session, user)
     pending = session.get(TotpFactor, user.id)
     if pending is None or pending.confirmed_at is not None:
         raise InvalidInput("no enrolment in progress", [FieldProblem("code", "start again")])
     step = _matching_step(pending.secret, code.strip().replace(" ", ""))
     if step is None:
-        raise _failed(session, user, ip, "that code is not the one the app shows now; check "
+        raise count_failure(session, user, ip, "that code is not the one the app shows now; check "
                       "the phone's clock and try again")
     pending.confirmed_at, pending.last_step = utcnow(), step
     codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}-{secrets.token_hex(3)}"
@@ -122,7 +122,7 @@ def verify(session: Session, user: User, code: str, ip: str) -> str:
     """'totp' or 'recovery code' when `code` is a current code (not used before) or an
     unused recovery code; otherwise Unauthorized (counted) or RateLimited. The caller
     commits."""
-    _check_rate(session, user)
+    check_rate(session, user)
     enrolled = factor(session, user)
     if enrolled is None:
         raise Unauthorized("this account has no second factor set up")
@@ -130,9 +130,9 @@ def verify(session: Session, user: User, code: str, ip: str) -> str:
     if code.isdigit() and len(code) == 6:
         step = _matching_step(enrolled.secret, code)
         if step is None:
-            raise _failed(session, user, ip, "wrong or expired code")
+            raise count_failure(session, user, ip, "wrong or expired code")
         if enrolled.last_step is not None and step <= enrolled.last_step:
-            raise _failed(session, user, ip, "this code was already used; wait for the next "
+            raise count_failure(session, user, ip, "this code was already used; wait for the next "
                           "one")
         enrolled.last_step = step
         session.flush()
@@ -147,7 +147,7 @@ def verify(session: Session, user: User, code: str, ip: str) -> str:
                 return "recovery code"
         except (VerificationError, InvalidHashError):
             continue
-    raise _failed(session, user, ip, "wrong code")
+    raise count_failure(session, user, ip, "wrong code")
 
 
 def remaining_recovery_codes(session: Session, user: User) -> int:

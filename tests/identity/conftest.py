@@ -75,15 +75,11 @@ class Console:
         return self.base + path
 
 
-@pytest.fixture(scope="session")
-def console(provider: idp.Provider, console_port: int,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """`mla serve` pointed at the provider, on the port registered there, with the test
-    world (FR-MJ, KE-ODPP, US-OIA, local users with PASSWORD)."""
-    workdir = tmp_path_factory.mktemp("identity-console")
+def _serve(workdir: Path, env: dict[str, str], port: int, base: str) -> Iterator[Console]:
+    """`mla serve` on a migrated SQLite database with the test world (FR-MJ, KE-ODPP, US-OIA,
+    local users with PASSWORD)."""
     url = f"sqlite:///{workdir / 'identity.db'}"
-    env = {**os.environ, **provider_environment(provider), "MLA_DATABASE_URL": url,
-           "MLA_PUBLIC_URL": f"http://127.0.0.1:{console_port}"}
+    env = {**env, "MLA_DATABASE_URL": url}
     upgraded = subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], cwd=workdir,
                               env=env, capture_output=True, text=True, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -94,14 +90,13 @@ def console(provider: idp.Provider, console_port: int,
             security.set_password(s, user, PASSWORD)
         s.commit()
     log = (workdir / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(console_port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
                             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{console_port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -114,3 +109,23 @@ def console(provider: idp.Provider, console_port: int,
         proc.wait(timeout=10)
         log.close()
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def console(provider: idp.Provider, console_port: int,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """`mla serve` pointed at the provider, on the port registered there."""
+    base = f"http://127.0.0.1:{console_port}"
+    env = {**os.environ, **provider_environment(provider), "MLA_PUBLIC_URL": base}
+    yield from _serve(tmp_path_factory.mktemp("identity-console"), env, console_port, base)
+
+
+@pytest.fixture(scope="module")
+def local_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """`mla serve` with local accounts only, at http://localhost:<port>: WebAuthn takes a
+    host name as relying party id, never an IP address."""
+    port = idp.free_port()
+    base = f"http://localhost:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLA_OIDC_")}
+    yield from _serve(tmp_path_factory.mktemp("local-console"), {**env, "MLA_PUBLIC_URL": base},
+                      port, base)

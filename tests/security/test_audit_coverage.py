@@ -30,6 +30,12 @@ EXEMPT_WRITES = {
     # limit.
     "POST /auth/token": "login", "POST /console/login": "login",
     "POST /console/login/second-factor": "login", "POST /console/login/enrol": "login",
+    "POST /console/login/webauthn/options": "login", "POST /console/login/webauthn": "login",
+    # A security key's registration: the options store nothing (the challenge travels in a
+    # signed cookie); the registration, audited as second_factor.enrol, needs an
+    # authenticator's signature: checked in Chromium in tests/identity/test_security_keys.py.
+    "POST /console/settings/security/webauthn/options": "security key options",
+    "POST /console/settings/security/webauthn": "security key",
     # Only the browser's cookies are cleared; nothing is stored.
     "POST /console/logout": "logout",
     # Sent by a peer instance, not a user; every outcome is audited (transfer.receive.*,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import SessionDep
 from api.web.pages.login import STEP_COOKIE
@@ -27,10 +27,10 @@ from api.web.session import (
     secure_cookies,
     start_session,
 )
-from mla import settings
-from mla.errors import InvalidInput, RateLimited, Unauthorized
+from mla import security, settings
+from mla.errors import DomainError, InvalidInput, RateLimited, Unauthorized
 from mla.identity import login as logins
-from mla.identity import oidc, sso, totp
+from mla.identity import oidc, security_keys, sso, totp
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
@@ -96,11 +96,22 @@ def oidc_callback(request: Request, session: SessionDep, state: str = "", code: 
 # --- second factor at login -----------------------------------------------------------------
 
 
-@router.get("/login/second-factor", response_class=HTMLResponse)
-def second_factor_form(request: Request, next: str | None = None) -> Response:
-    if not request.cookies.get(STEP_COOKIE):
+def _second_factor_page(request: Request, session: SessionDep, next_url: str,
+                        error: str | None = None, status_code: int = 200) -> Response:
+    try:
+        user = security.verify_step_token(session, request.cookies.get(STEP_COOKIE) or "",
+                                          logins.STEP_SECOND_FACTOR)
+    except Unauthorized:
         return redirect(f"{PREFIX}/login")
-    return page(request, "second_factor.html", {"next": safe_next(next)})
+    return page(request, "second_factor.html", {
+        "next": next_url, "error": error, "has_keys": security_keys.has_keys(session, user),
+        "has_totp": totp.factor(session, user) is not None}, status_code=status_code)
+
+
+@router.get("/login/second-factor", response_class=HTMLResponse)
+def second_factor_form(request: Request, session: SessionDep,
+                       next: str | None = None) -> Response:
+    return _second_factor_page(request, session, safe_next(next))
 
 
 @router.post("/login/second-factor", response_class=HTMLResponse)
@@ -112,8 +123,7 @@ def second_factor(request: Request, form: CheckedForm, session: SessionDep) -> R
                                         str(form.get("code") or "")[:40], ip)
     except (Unauthorized, RateLimited) as exc:
         status = 429 if isinstance(exc, RateLimited) else 401
-        return page(request, "second_factor.html", {"next": target, "error": exc.detail},
-                    status_code=status)
+        return _second_factor_page(request, session, target, exc.detail, status)
     queue_cookie(request, STEP_COOKIE, None)
     start_session(request, token)
     return redirect(target)
@@ -178,6 +188,7 @@ def security_page(request: Request, user: ConsoleUser, session: SessionDep) -> R
     enrolled = totp.factor(session, user) is not None
     return page(request, "security.html", {
         "enrolled": enrolled, "required": totp.required(user),
+        "keys": len(security_keys.keys(session, user)),
         "recovery_left": totp.remaining_recovery_codes(session, user) if enrolled else 0,
         "sso": user.password_hash is None and oidc.configured()})
 
@@ -199,3 +210,64 @@ def logout_everywhere(request: Request, form: CheckedForm, user: ConsoleUser,
     end_session(request)
     flash(request, "You are logged out everywhere.")
     return redirect(f"{PREFIX}/login?next={quote(PREFIX + '/requests', safe='')}")
+
+
+# --- security keys (WebAuthn): JSON for api/web/static/webauthn.js --------------------------
+
+KEY_CHALLENGE_COOKIE = "mla_console_webauthn"
+
+
+def _json_error(exc: DomainError) -> JSONResponse:
+    status = 429 if isinstance(exc, RateLimited) else 401 if isinstance(exc, Unauthorized) \
+        else 400
+    return JSONResponse({"detail": exc.detail}, status_code=status)
+
+
+def _options(request: Request, options: str, challenge_token: str) -> Response:
+    queue_cookie(request, KEY_CHALLENGE_COOKIE, challenge_token)
+    return Response(options, media_type="application/json")
+
+
+@router.post("/login/webauthn/options")
+def key_login_options(request: Request, form: CheckedForm, session: SessionDep) -> Response:
+    try:
+        options, token = logins.key_login_options(session,
+                                                  request.cookies.get(STEP_COOKIE) or "")
+    except DomainError as exc:
+        return _json_error(exc)
+    return _options(request, options, token)
+
+
+@router.post("/login/webauthn")
+def key_login(request: Request, form: CheckedForm, session: SessionDep) -> Response:
+    ip = request.client.host if request.client else "unknown"
+    try:
+        _, token = logins.key_login(session, request.cookies.get(KEY_CHALLENGE_COOKIE) or "",
+                                    str(form.get("credential") or "")[:20_000], ip)
+    except DomainError as exc:
+        return _json_error(exc)
+    queue_cookie(request, STEP_COOKIE, None)
+    queue_cookie(request, KEY_CHALLENGE_COOKIE, None)
+    start_session(request, token)
+    return JSONResponse({"next": safe_next(str(form.get("next") or "")),
+                         "message": "Logged in."})
+
+
+@router.post("/settings/security/webauthn/options")
+def key_register_options(request: Request, form: CheckedForm, user: ConsoleUser,
+                         session: SessionDep) -> Response:
+    options, token = logins.key_register_options(session, user)
+    return _options(request, options, token)
+
+
+@router.post("/settings/security/webauthn")
+def key_register(request: Request, form: CheckedForm, user: ConsoleUser,
+                 session: SessionDep) -> Response:
+    try:
+        logins.key_register(session, user, request.cookies.get(KEY_CHALLENGE_COOKIE) or "",
+                            str(form.get("credential") or "")[:20_000])
+    except DomainError as exc:
+        return _json_error(exc)
+    queue_cookie(request, KEY_CHALLENGE_COOKIE, None)
+    return JSONResponse({"message": "Security key added.",
+                         "next": f"{PREFIX}/settings/security"})
