@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import os
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -103,6 +104,20 @@ class Settings(BaseModel):
     transfer_concurrency: int = Field(8, ge=1, description="deliveries in flight per worker")
     transfer_poll_seconds: float = Field(
         1.0, gt=0, description="longest idle sleep of the delivery loop")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        # OpenID Connect Discovery: an https URL; plain http only to this machine (tests,
+        # a provider beside the instance).
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not (parts.scheme == "https" or local) or not parts.hostname or parts.query \
+                or parts.fragment:
+            raise ValueError("must be the provider's https URL, without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -55,7 +55,13 @@ def user_for(session: Session, issuer: str, claims: dict[str, Any], *,
         ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject))
     user = session.get(User, identity.user_id) if identity else None
     try:
-        assigned = mapping.assign(mapping.current(), claims)
+        table = mapping.current()
+    except mapping.MappingError as exc:
+        _refuse(session, user, f"single sign-on is misconfigured on this instance ({exc}); "
+                "tell its administrator", claims)
+        raise
+    try:
+        assigned = mapping.assign(table, claims)
     except mapping.NotMapped as exc:
         if user is not None and user.active:
             user.active = False

@@ -194,3 +194,12 @@ def test_the_providers_new_key_is_followed_after_a_rotation(
             claims(first, jti="old-key")))).status_code == 200
     finally:
         second.stop()
+
+
+def test_a_broken_mapping_file_refuses_with_a_reason_never_a_500(
+        api: Api, sso: idp.Provider, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "mapping.yaml"
+    broken.write_text("groups: {g: {authority: FR-MJ, role: emperor}}\n")
+    monkeypatch.setenv("MLA_OIDC_MAPPING_FILE", str(broken))
+    body = refusal(api.client.get("/auth/me", headers=bearer(access_token(sso, "amina"))), 403)
+    assert "misconfigured" in body["detail"]
