@@ -17,7 +17,8 @@ from mla.errors import FieldProblem, Forbidden, MalformedRequest, Unauthorized
 from mla.identity import oidc, sso
 from mla.models import User
 
-bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
+bearer = HTTPBearer(auto_error=False, description=(
+    "Access token from POST /auth/token, or from the identity provider (MLA_OIDC_ISSUER)"))
 
 
 # Dependencies that do no I/O are async: FastAPI runs each synchronous one in the thread pool,

@@ -131,6 +131,28 @@ def enrol_confirm(session: Session, step_token: str | None, user: User | None, c
     return user, codes, token
 
 
+def sso_failed(session: Session, reason: str) -> None:
+    """A single sign-on login that did not get as far as a person (a refused or forged
+    answer from the provider, an unknown state)."""
+    audit.record(session, "login.failed", object_type="user",
+                 detail={"method": "oidc", "reason": reason[:300]})
+    session.commit()
+
+
+def logout(session: Session, token: str) -> bool:
+    """The console's logout: the token's login is revoked (mla.security) and the logout
+    audited. False when the token was no valid session (nothing to end)."""
+    try:
+        user = security.verify_access_token(session, token)
+    except Unauthorized:
+        return False
+    if not security.revoke_access_token(session, token):
+        return False
+    audit.record(session, "logout", actor=user, object_type="user", object_id=str(user.id))
+    session.commit()
+    return True
+
+
 def logout_everywhere(session: Session, user: User) -> None:
     security.end_all_sessions(session, user)
     audit.record(session, "logout.everywhere", actor=user, object_type="user",

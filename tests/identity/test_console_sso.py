@@ -103,6 +103,11 @@ def test_a_callback_without_this_browsers_state_opens_nothing(console: Console) 
                                 params={"state": state.group(1), "code": "stolen"})
         assert refused.status_code == 401
         assert "not started in this browser" in refused.text
+        with db.session_factory(console.engine)() as s:
+            failures = s.scalars(select(AuditEvent.detail)
+                                 .where(AuditEvent.action == "login.failed")).all()
+            assert any(f["method"] == "oidc" and "not started in this browser" in f["reason"]
+                       for f in failures)
         assert "mla_console=" not in refused.headers.get("set-cookie", "")
         # The provider's error comes back as a page, not a 500.
         denied = client.get("/console/login/oidc/callback",

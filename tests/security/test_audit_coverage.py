@@ -36,8 +36,6 @@ EXEMPT_WRITES = {
     # authenticator's signature: checked in Chromium in tests/identity/test_security_keys.py.
     "POST /console/settings/security/webauthn/options": "security key options",
     "POST /console/settings/security/webauthn": "security key",
-    # Only the browser's cookies are cleared; nothing is stored.
-    "POST /console/logout": "logout",
     # Sent by a peer instance, not a user; every outcome is audited (transfer.receive.*,
     # transfer.duplicate, transfer.reject), checked in tests/transfer/test_transfer.py.
     "POST /transfer/inbox": "peer delivery",
@@ -343,6 +341,12 @@ def _console_alert(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
     return "ke.contact_point", console(api, "ke.contact_point", "POST",
                                        f"/console/alerts/{alert}/acknowledge",
                                        data={"note": "on it"}), str(alert)
+
+
+@exercise("POST /console/logout", "logout")
+def _console_logout(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.contact_point", console(api, "us.contact_point", "POST", "/console/logout"), \
+        str(api.world["us.contact_point"].id)
 
 
 @exercise("POST /auth/logout-everywhere", "logout.everywhere")

@@ -80,7 +80,8 @@ def oidc_callback(request: Request, session: SessionDep, state: str = "", code: 
             session.commit()
             response = error_page(request, 403, "No access to this instance", exc.detail)
         except Unauthorized as exc:
-            session.commit()
+            # The login flow is used up whatever went wrong: committed with the audit entry.
+            logins.sso_failed(session, exc.detail)
             response = error_page(request, 401, "Not signed in", exc.detail)
         else:
             start_session(request, token)

@@ -21,7 +21,6 @@ from api.web.session import (
     safe_next,
     start_session,
 )
-from mla import security
 from mla.errors import RateLimited, Unauthorized
 from mla.identity import login as logins
 from mla.identity import oidc
@@ -69,8 +68,8 @@ def logout(request: Request, form: CheckedForm, session: SessionDep) -> Response
     # Revoked on the server, not only dropped by this browser: a copy of the cookie (or the
     # same token sent as a bearer token to the API) opens nothing any more.
     token = request.cookies.get(SESSION_COOKIE)
-    if token and security.revoke_access_token(session, token):
-        session.commit()
+    if token:
+        logins.logout(session, token)
     end_session(request)
     flash(request, "You are logged out.")
     return redirect(f"{PREFIX}/login")
