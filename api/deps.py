@@ -14,9 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from mla import inputs, security
 from mla.errors import FieldProblem, Forbidden, MalformedRequest, Unauthorized
+from mla.identity import oidc, sso
 from mla.models import User
 
-bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
+bearer = HTTPBearer(auto_error=False, description=(
+    "Access token from POST /auth/token, or from the identity provider (MLA_OIDC_ISSUER)"))
 
 
 # Dependencies that do no I/O are async: FastAPI runs each synchronous one in the thread pool,
@@ -47,7 +49,13 @@ def current_user(
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer access token is required")
-    return security.verify_access_token(session, credentials.credentials)
+    token = credentials.credentials
+    if oidc.is_provider_token(token):
+        # The ministry's provider issued it: verified against its keys, the user found by
+        # its subject and kept equal to what the claim mapping gives.
+        claims = oidc.verify_bearer(token)
+        return sso.user_for(session, oidc.issuer() or "", claims, via="bearer")
+    return security.verify_access_token(session, token)
 
 
 UserDep = Annotated[User, Depends(current_user)]

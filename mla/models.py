@@ -96,6 +96,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Tokens carry it (`ver`); "log out everywhere" raises it, ending every login at once.
+    sessions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 
@@ -729,3 +731,71 @@ class StatsVolume(Base):
                                        primary_key=True)
     kind: Mapped[str] = mapped_column(String(60), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+# --- identity (issue #21): single sign-on, second factors --------------------------------
+
+
+class ExternalIdentity(Base):
+    """The user an OpenID provider's subject (`iss`, `sub`) logs in as, made at first login."""
+
+    __tablename__ = "external_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject",
+                                       name="uq_external_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFlow(Base):
+    """A console login sent to the OpenID provider and not back yet: the `state` it carries
+    (also in the browser's cookie), its `nonce` and PKCE verifier. Used once."""
+
+    __tablename__ = "login_flows"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_url: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TotpFactor(Base):
+    """A local account's TOTP secret (RFC 6238); `confirmed_at` once a code proved the
+    enrolment; `last_step` the last time step accepted, so a code opens one login only."""
+
+    __tablename__ = "totp_factors"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A one-time code for when the authenticator is lost; only its argon2 hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebAuthnCredential(Base):
+    """A security key or passkey registered by a local account (WebAuthn)."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

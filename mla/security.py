@@ -159,10 +159,61 @@ def issue_access_token(session: Session, user: User, *,
         "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
         "exp": int(now.timestamp()) + ttl, "jti": jti, "sid": login or jti,
         "role": user.role, "authority": user.authority.code,
+        "ver": user.sessions_version,
     }
     token = jwt.encode(claims, key.private_pem, algorithm=ALGORITHM,
                        headers={"kid": key.kid})
     return token, ttl
+
+
+STEP_TTL_SECONDS = 300
+
+
+def issue_step_token(session: Session, user: User, step: str,
+                     extra: dict[str, str] | None = None) -> str:
+    """A short-lived token proving the first step of a login (the password) for the next
+    one (`step`: a second factor, or enrolling one). Its audience is not the API's, so it
+    opens nothing else."""
+    key = ensure_signing_key(session)
+    now = int(utcnow().timestamp())
+    claims = {"sub": str(user.id), "iss": issuer(), "aud": f"{audience()}#{step}",
+              "iat": now, "exp": now + STEP_TTL_SECONDS, "jti": uuid.uuid4().hex,
+              "ver": user.sessions_version, **(extra or {})}
+    return jwt.encode(claims, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+def verify_step_token(session: Session, token: str, step: str) -> User:
+    return verify_step_claims(session, token, step)[0]
+
+
+def verify_step_claims(session: Session, token: str, step: str) -> tuple[User, dict[str, Any]]:
+    """The user and claims of a step token (see issue_step_token), or Unauthorized."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except (JOSEError, RecursionError):
+        raise Unauthorized("the login step is malformed; log in again") from None
+    kid = header.get("kid")
+    key = _public_key(session, kid) if isinstance(kid, str) and len(kid) <= MAX_KID_LENGTH \
+        and not inputs.text_problem(kid, single_line=True) else None
+    if header.get("alg") != ALGORITHM or key is None:
+        raise Unauthorized("the login step is not ours; log in again")
+    try:
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=issuer(),
+                            audience=f"{audience()}#{step}",
+                            options={"require_exp": True, "require_sub": True})
+        user = session.get(User, int(claims["sub"]))
+    except (JOSEError, TypeError, ValueError):
+        raise Unauthorized("the login step expired or is invalid; log in again") from None
+    if user is None or not user.active or claims.get("ver") != user.sessions_version:
+        raise Unauthorized("the account is unknown or deactivated")
+    return user, claims
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """"Log out everywhere": every token issued to the user so far stops opening anything
+    (their `ver` is behind), in every process, from the caller's commit on."""
+    user.sessions_version = (user.sessions_version or 0) + 1
+    session.flush()
 
 
 # The user and whether the token's login was revoked, in one statement: the revocation check
@@ -197,6 +248,8 @@ def verify_access_token(session: Session, token: str) -> User:
         raise Unauthorized("the access token was revoked (logged out); log in again")
     if claims.get("role") != user.role or claims.get("authority") != user.authority.code:
         raise Unauthorized("the account changed since the token was issued; log in again")
+    if claims.get("ver", 0) != user.sessions_version:
+        raise Unauthorized("every session of the account was ended; log in again")
     return user
 
 

@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import os
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,6 +54,26 @@ class Settings(BaseModel):
         None, description="reverse proxies whose `X-Forwarded-For`/`-Proto` `mla serve` "
         "believes: addresses or networks, comma-separated, or `*` (unset: none, the client "
         "is the connection's peer)")
+    oidc_issuer: str | None = Field(
+        None, description="issuer URL of the ministry's OpenID Connect provider (its "
+        "discovery document is at `<issuer>/.well-known/openid-configuration`; unset: local "
+        "accounts only)")
+    oidc_client_id: str | None = Field(
+        None, description="this instance's client id at that provider")
+    oidc_client_secret: str | None = Field(
+        None, description="its client secret (unset: a public client, PKCE only)")
+    oidc_audience: str | None = Field(
+        None, description="`aud` the provider's access tokens must carry to be accepted as "
+        "API bearer tokens (unset: the client id)")
+    oidc_scopes: str = Field(
+        "openid profile email", description="scopes the console asks the provider for")
+    oidc_mapping_file: str | None = Field(
+        None, description="YAML file mapping the provider's claims to an authority and a "
+        "role (unset: `mla/data/identity_mapping.yaml`, groups named "
+        "`mla:<authority code>:<role>`)")
+    second_factor_roles: str = Field(
+        "supervisor,admin", description="roles whose local accounts must log in with a "
+        "second factor (comma-separated; `none`: no role)")
     smtp_host: str = Field("127.0.0.1", description="SMTP server for e-mail pages")
     smtp_port: int | None = Field(
         None, ge=1, le=65535, description="SMTP port (unset: 25, or 465 with `tls`)")
@@ -84,6 +105,20 @@ class Settings(BaseModel):
     transfer_poll_seconds: float = Field(
         1.0, gt=0, description="longest idle sleep of the delivery loop")
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        # OpenID Connect Discovery: an https URL; plain http only to this machine (tests,
+        # a provider beside the instance).
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not (parts.scheme == "https" or local) or not parts.hostname or parts.query \
+                or parts.fragment:
+            raise ValueError("must be the provider's https URL, without query or fragment")
+        return value.rstrip("/")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: str | None) -> str | None:
@@ -94,6 +129,11 @@ class Settings(BaseModel):
             if item != "*":
                 ipaddress.ip_network(item, strict=False)  # ValueError names the bad one
         return ",".join(items) or None
+
+    @property
+    def second_factor_role_list(self) -> tuple[str, ...]:
+        items = tuple(r.strip() for r in self.second_factor_roles.split(",") if r.strip())
+        return () if items == ("none",) else items
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -16,6 +16,7 @@ def page_routers() -> list[APIRouter]:
     from api.web.pages import (
         alerts,
         drafting,
+        identity,
         login,
         oncall,
         requests,
@@ -24,8 +25,8 @@ def page_routers() -> list[APIRouter]:
         workflows,
     )
 
-    return [login.router, requests.router, translations.router, drafting.router, alerts.router,
-            oncall.router, stats.router, workflows.router]
+    return [login.router, identity.router, requests.router, translations.router,
+            drafting.router, alerts.router, oncall.router, stats.router, workflows.router]
 
 
 def install(app: FastAPI) -> None:

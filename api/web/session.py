@@ -58,27 +58,28 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
                         secure=secure_cookies(request))
 
 
-def _queue_cookie(request: Request, name: str, value: str | None) -> None:
-    """Cookies are written by ConsoleRoute on whatever response the page returns."""
+def queue_cookie(request: Request, name: str, value: str | None) -> None:
+    """Cookies are written by ConsoleRoute on whatever response the page returns (None:
+    deleted)."""
     if not hasattr(request.state, "cookies"):
         request.state.cookies = {}
     request.state.cookies[name] = value
 
 
 def start_session(request: Request, token: str) -> None:
-    _queue_cookie(request, SESSION_COOKIE, token)
+    queue_cookie(request, SESSION_COOKIE, token)
     # A fresh CSRF value at login, so one planted before it is worth nothing after.
     new = secrets.token_urlsafe(32)
     request.state.csrf = new
-    _queue_cookie(request, CSRF_COOKIE, new)
+    queue_cookie(request, CSRF_COOKIE, new)
 
 
 def end_session(request: Request) -> None:
-    _queue_cookie(request, SESSION_COOKIE, None)
+    queue_cookie(request, SESSION_COOKIE, None)
 
 
 def flash(request: Request, message: str) -> None:
-    _queue_cookie(request, FLASH_COOKIE, quote(message[:300]))
+    queue_cookie(request, FLASH_COOKIE, quote(message[:300]))
 
 
 def csrf_token(request: Request) -> str:
@@ -86,7 +87,7 @@ def csrf_token(request: Request) -> str:
     token = getattr(request.state, "csrf", None) or request.cookies.get(CSRF_COOKIE)
     if not token:
         token = secrets.token_urlsafe(32)
-        _queue_cookie(request, CSRF_COOKIE, token)
+        queue_cookie(request, CSRF_COOKIE, token)
     request.state.csrf = token
     return token
 
@@ -113,7 +114,7 @@ def current_user(request: Request, session: SessionDep) -> User:
         renewed, _ = security.issue_access_token(session, user,
                                                  login=security.login_id(claims))
         session.commit()
-        _queue_cookie(request, SESSION_COOKIE, renewed)
+        queue_cookie(request, SESSION_COOKIE, renewed)
     return user
 
 
@@ -166,7 +167,7 @@ def _take_flash(request: Request) -> str | None:
 
     message = request.cookies.get(FLASH_COOKIE)
     if message and FLASH_COOKIE not in getattr(request.state, "cookies", {}):
-        _queue_cookie(request, FLASH_COOKIE, None)
+        queue_cookie(request, FLASH_COOKIE, None)
         return unquote(message)
     return None
 

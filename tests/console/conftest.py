@@ -47,7 +47,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seeded with the demo (FR and KE, two requests driven a few steps) plus a stranger, US."""
     workdir = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{workdir / 'console.db'}"
-    env = {**os.environ, "MLA_DATABASE_URL": url}
+    # The demo's supervisors log in by password alone here: the second factor has its own
+    # tests (tests/identity/).
+    env = {**os.environ, "MLA_DATABASE_URL": url, "MLA_SECOND_FACTOR_ROLES": "none"}
     mla = [sys.executable, "-m", "cli"]
     upgraded = subprocess.run([*mla, "db", "upgrade"], cwd=workdir, env=env,
                               capture_output=True, text=True, timeout=120)

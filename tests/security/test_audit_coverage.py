@@ -24,11 +24,18 @@ from tests.app_routes import WRITES, console, routes
 
 # Writes that leave no audit entry by design.
 EXEMPT_WRITES = {
-    # Logins: a token is issued, nothing changes; every attempt is kept in login_attempts
-    # for the rate limit instead.
+    # Logins and their second-factor steps are audited (login, login.failed,
+    # second_factor.enrol), each step needing the previous one's cookie: checked in
+    # tests/identity/test_totp.py; every attempt is also kept in login_attempts for the rate
+    # limit.
     "POST /auth/token": "login", "POST /console/login": "login",
-    # Only the browser's cookies are cleared; nothing is stored.
-    "POST /console/logout": "logout",
+    "POST /console/login/second-factor": "login", "POST /console/login/enrol": "login",
+    "POST /console/login/webauthn/options": "login", "POST /console/login/webauthn": "login",
+    # A security key's registration: the options store nothing (the challenge travels in a
+    # signed cookie); the registration, audited as second_factor.enrol, needs an
+    # authenticator's signature: checked in Chromium in tests/identity/test_security_keys.py.
+    "POST /console/settings/security/webauthn/options": "security key options",
+    "POST /console/settings/security/webauthn": "security key",
     # Sent by a peer instance, not a user; every outcome is audited (transfer.receive.*,
     # transfer.duplicate, transfer.reject), checked in tests/transfer/test_transfer.py.
     "POST /transfer/inbox": "peer delivery",
@@ -334,6 +341,42 @@ def _console_alert(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
     return "ke.contact_point", console(api, "ke.contact_point", "POST",
                                        f"/console/alerts/{alert}/acknowledge",
                                        data={"note": "on it"}), str(alert)
+
+
+@exercise("POST /console/logout", "logout")
+def _console_logout(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.contact_point", console(api, "us.contact_point", "POST", "/console/logout"), \
+        str(api.world["us.contact_point"].id)
+
+
+@exercise("POST /auth/logout-everywhere", "logout.everywhere")
+def _logout_everywhere(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.officer", api.call("us.officer", "POST", "/auth/logout-everywhere"), \
+        str(api.world["us.officer"].id)
+
+
+@exercise("POST /console/settings/logout-everywhere", "logout.everywhere")
+def _console_logout_everywhere(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "us.liaison", console(api, "us.liaison", "POST",
+                                 "/console/settings/logout-everywhere"), \
+        str(api.world["us.liaison"].id)
+
+
+@exercise("POST /console/settings/security/enrol", "second_factor.enrol")
+def _console_enrol(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    import pyotp
+
+    from mla.models import TotpFactor
+
+    user = api.world["us.supervisor"]
+    started = console(api, "us.supervisor", "POST", "/console/settings/security/enrol")
+    assert started.status_code == 200 and "<svg" in started.text
+    api.session.commit()
+    secret = api.session.get(TotpFactor, user.id).secret  # type: ignore[union-attr]
+    api.session.commit()
+    return "us.supervisor", console(api, "us.supervisor", "POST",
+                                    "/console/settings/security/enrol",
+                                    data={"code": pyotp.TOTP(secret).now()}), str(user.id)
 
 
 def test_every_write_route_is_audited(api: Api) -> None:

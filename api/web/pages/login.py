@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -14,12 +16,17 @@ from api.web.session import (
     end_session,
     flash,
     page,
+    queue_cookie,
     redirect,
     safe_next,
     start_session,
 )
-from mla import security
 from mla.errors import RateLimited, Unauthorized
+from mla.identity import login as logins
+from mla.identity import oidc
+
+# Between the password and the second factor: the signed proof of the first step.
+STEP_COOKIE = "mla_console_step"
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
@@ -32,7 +39,8 @@ def home() -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
-    return page(request, "login.html", {"next": safe_next(next), "username": ""})
+    return page(request, "login.html", {"next": safe_next(next), "username": "",
+                                        "sso": oidc.configured()})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -42,14 +50,16 @@ def login(request: Request, form: CheckedForm, session: SessionDep) -> Response:
     target = safe_next(str(form.get("next") or ""))
     ip = request.client.host if request.client else "unknown"
     try:
-        user = security.authenticate(session, username, password, ip)
+        step = logins.password(session, username, password, ip)
     except (Unauthorized, RateLimited) as exc:
         status = 429 if isinstance(exc, RateLimited) else 401
         return page(request, "login.html", {"next": target, "username": username,
-                                            "error": exc.detail}, status_code=status)
-    token, _ = security.issue_access_token(session, user)
-    session.commit()
-    start_session(request, token)
+                                            "error": exc.detail, "sso": oidc.configured()},
+                    status_code=status)
+    if step.token is None:
+        queue_cookie(request, STEP_COOKIE, step.step_token)
+        return redirect(f"{PREFIX}/login/{step.step}?next={quote(target, safe='')}")
+    start_session(request, step.token)
     return redirect(target)
 
 
@@ -58,8 +68,8 @@ def logout(request: Request, form: CheckedForm, session: SessionDep) -> Response
     # Revoked on the server, not only dropped by this browser: a copy of the cookie (or the
     # same token sent as a bearer token to the API) opens nothing any more.
     token = request.cookies.get(SESSION_COOKIE)
-    if token and security.revoke_access_token(session, token):
-        session.commit()
+    if token:
+        logins.logout(session, token)
     end_session(request)
     flash(request, "You are logged out.")
     return redirect(f"{PREFIX}/login")
