@@ -291,4 +291,7 @@ def next_steps() -> list[str]:
         f"and log in as one of these demo users, all with the password {DEMO_PASSWORD}:",
         *(f"  {role.ljust(width)}  {', '.join(users)}"
           for role, users in by_role.items() if users),
+        "Supervisors and admins set up a second factor (an authenticator app) at their first "
+        "login;",
+        "to try the demo without one, start the server with MLA_SECOND_FACTOR_ROLES=none.",
     ]
