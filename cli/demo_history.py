@@ -170,12 +170,15 @@ def _plans(rng: random.Random, codes: list[str], count: int, start: datetime,
         kind = all_kinds[i % len(all_kinds)] if i < len(all_kinds) * 2 else \
             rng.choice(all_kinds)
         requester, requested = rng.sample(codes, 2)
-        if rng.random() < 0.35:
+        # A kind that exists only as an EU form (EIO Annex C) goes between EU authorities.
+        only = templates.get(kind, templates.latest_version(kind)).legal_bases
+        if only or rng.random() < 0.35:
             requester, requested = rng.sample(sorted(EU), 2)
         family = kinds.get(kind).family
         table = "world" if {requester, requested} - EU else \
             "eu_e_evidence" if kind.startswith("mla.e_evidence") else "eu"
-        bases = BASES[table][family]
+        bases = [(b, w) for b, w in BASES[table][family] if not only or b in only] or \
+            [(b, 1.0) for b in only]
         basis = rng.choices([b for b, _ in bases], [w for _, w in bases])[0]
         subject = rng.choice(SUBJECTS) if family == "mla" else "extradition"
         title = f"{subject.capitalize()} - operation {rng.choice(OPERATIONS)} " \
@@ -200,7 +203,7 @@ def _filer(engine: Engine, rng: random.Random, plan: _Plan, counts: dict[str, in
            ) -> Step:
     def run() -> None:
         with unit_of_work(engine) as s:
-            data = templates.example(plan.kind)
+            data = templates.example(plan.kind, templates.latest_version(plan.kind, plan.basis))
             if plan.incoming:
                 officer = _user(s, plan.requested, ("officer",))
                 assert officer is not None

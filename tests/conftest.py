@@ -159,7 +159,7 @@ def build_world(session: Session) -> World:
     authorities = {k: directory.add_authority(session, **v) for k, v in specs.items()}
     users = {}
     for key, authority in authorities.items():
-        for role in ("officer", "supervisor", "liaison", "contact_point", "admin"):
+        for role in ("officer", "supervisor", "liaison", "contact_point", "admin", "validator"):
             username = f"{key}.{role}"
             users[username] = directory.add_user(session, authority, username=username,
                                                  full_name=username.title(), role=role)

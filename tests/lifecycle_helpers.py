@@ -15,10 +15,35 @@ from workflows.base import Step
 BASIS = {"mla": "untoc", "extradition": "untoc"}
 
 
+def validating_form(kind: str) -> tuple[str, dict[str, Any]] | None:
+    """A legal basis and a filled official form of `kind` that a judicial authority must
+    validate before it leaves (issued by the police), or None when no form of the kind asks
+    for validation."""
+    for basis in ("eio_2014_41", "e_evidence_2023_1543"):
+        version = templates.latest_version(kind, basis)
+        spec = templates.get(kind, version)
+        if not spec.form or templates.form(spec.form).validation is None:
+            continue
+        path, values, _ = templates.form(spec.form).validation  # type: ignore[misc]
+        data = templates.example(kind, version)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = values[0]
+        # Issued by the police: the form then names the judicial authority that validates.
+        data["validating_authority"] = {
+            "kind": "prosecutor", "name": "Parquet de Paris", "representative": "J. Martin",
+            "post": "Procureur de la République adjoint",
+            "address": "Parvis du Tribunal de Paris, 75017 Paris"}
+        return basis, data
+    return None
+
+
 def new_request(session: Session, world: World, kind: str, side: str = "requesting",
-                data: dict[str, Any] | None = None, language: str = "en") -> Request:
+                data: dict[str, Any] | None = None, language: str = "en",
+                basis: str | None = None) -> Request:
     form = templates.example(kind) if data is None else data
-    basis = BASIS[kinds.get(kind).family]
+    basis = basis or BASIS[kinds.get(kind).family]
     if side == "requesting":
         request = filing.file_request(
             session, world["fr.officer"], kind=kind, requested_authority_id=world.ke.id,

@@ -54,7 +54,7 @@ def de(session: Session, world: World) -> Authority:
 
 def file(session: Session, world: World, kind: str, basis: str, to: Authority, at: str,
          **extra: Any) -> Request:
-    form = templates.example(kind) | extra.pop("data", {})
+    form = templates.example(kind, templates.latest_version(kind, basis)) | extra.pop("data", {})
     with frozen(utc(at)):
         request = filing.file_request(session, world["fr.officer"], kind=kind,
                                       requested_authority_id=to.id, legal_basis=basis,
@@ -65,7 +65,7 @@ def file(session: Session, world: World, kind: str, basis: str, to: Authority, a
 
 def receive(session: Session, world: World, user: str, kind: str, basis: str, at: str,
             **extra: Any) -> Request:
-    form = templates.example(kind) | extra.pop("data", {})
+    form = templates.example(kind, templates.latest_version(kind, basis)) | extra.pop("data", {})
     with frozen(utc(at)):
         request = filing.register_incoming(
             session, world[user], kind=kind, requesting_authority_id=world.fr.id,
