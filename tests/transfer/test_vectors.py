@@ -8,20 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from jose import jwe, jws
 from sqlalchemy import func, select
 
-from mla import clock
-from mla.models import InboxMessage, OutboxMessage, Peer, Request, TransferKey
+from mla.models import InboxMessage, OutboxMessage, Peer, Request
 from mla.transfer import canonical, delivery, envelope, keys, peers, schemas
 from mla.transfer.errors import DeliveryError
 from tests.api_helpers import Api
-from tests.transfer import vectors
+from tests.transfer import vector_instance, vectors
 
 KEYS = vectors.load("keys")
 FR_SIG = KEYS[vectors.SENDER]["sig"]
@@ -70,49 +67,6 @@ def test_a_jwks_without_alg_and_use_gives_usable_keys() -> None:
 # --- receiving the committed envelopes -------------------------------------------------------
 
 
-def _pem(private: dict[str, Any]) -> str:
-    return vectors.key_object(private).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()
-
-
-def _install(session: Any, authority: Any, jwks: list[dict[str, Any]],
-             *own: dict[str, Any]) -> None:
-    """This instance holds the private keys `own` (and no other transfer key); `authority`
-    is its peer, publishing `jwks`."""
-    for key in session.scalars(select(TransferKey)):
-        session.delete(key)
-    session.flush()
-    for i, private in enumerate(own):
-        session.add(TransferKey(kid=private["kid"], use=private["use"],
-                                algorithm=private["alg"], private_pem=_pem(private),
-                                public_jwk={**vectors.public_jwk(private), "purpose": "transfer"},
-                                created_at=clock.utcnow() + timedelta(microseconds=i)))
-    peer = session.scalar(select(Peer).where(Peer.authority_id == authority.id))
-    if peer is None:
-        peer = Peer(authority_id=authority.id, base_url="http://127.0.0.1:9")
-        session.add(peer)
-    signing, encryption = peers.split_jwks({"keys": jwks})
-    peer.signing_jwks, peer.encryption_jwks = signing, encryption
-    session.commit()
-
-
-@pytest.fixture
-def receiver(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
-    """KE-ODPP's instance with the vectors' KE keys; FR-MJ its peer with the vectors' key."""
-    monkeypatch.setenv("MLA_INSTANCE_AUTHORITY", vectors.RECEIVER)
-    # FR publishes its key without `alg` and `use`: RFC 7517 makes them optional.
-    bare = {k: v for k, v in vectors.public_jwk(FR_SIG).items() if k not in ("alg", "use")}
-    _install(api.session, api.world.fr, [bare], KE["sig"], KE["enc"])
-    return api
-
-
-def _deliver(api: Api, envelope_text: str, now: str) -> Any:
-    with clock.frozen(canonical.parse_instant(now)):
-        return api.client.post("/transfer/inbox", content=envelope_text,
-                               headers={"Content-Type": "application/jose"})
-
-
 def _check_receipt(receipt: str, expected: dict[str, Any]) -> dict[str, Any]:
     header = jws.get_unverified_header(receipt)
     assert (header["alg"], header["typ"], header["kid"]) == ("ES256", "mla-receipt+jws",
@@ -129,7 +83,7 @@ def _check_receipt(receipt: str, expected: dict[str, Any]) -> dict[str, Any]:
 def _receive_messages(api: Api, messages: list[dict[str, Any]]) -> dict[str, str]:
     receipts: dict[str, str] = {}
     for message in messages:
-        answer = _deliver(api, message["envelope"], message["now"])
+        answer = vector_instance.deliver(api, message["envelope"], message["now"])
         assert answer.status_code == message["expect"]["status"], (message["name"], answer.text)
         assert not schemas.problems("inbox-response", answer.json())
         receipt = answer.json()["receipt"]
@@ -142,8 +96,8 @@ def _receive_messages(api: Api, messages: list[dict[str, Any]]) -> dict[str, str
 
 
 def test_committed_envelopes_are_received_and_refused_as_the_vectors_say(
-        receiver: Api) -> None:
-    api = receiver
+        vector_receiver: Api) -> None:
+    api = vector_receiver
     messages = vectors.load("messages")["messages"]
     _receive_messages(api, messages)
     session = api.session
@@ -166,7 +120,7 @@ def test_committed_envelopes_are_received_and_refused_as_the_vectors_say(
     before = (session.scalar(select(func.count()).select_from(Request)),
               session.scalar(select(func.count()).select_from(InboxMessage)))
     for refusal in vectors.load("refusals")["refusals"]:
-        answer = _deliver(api, refusal["envelope"], refusal["now"])
+        answer = vector_instance.deliver(api, refusal["envelope"], refusal["now"])
         assert (answer.status_code, answer.json().get("reason")) == (
             refusal["status"], refusal["reason"]), (refusal["name"], answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
@@ -219,7 +173,7 @@ def test_envelopes_and_receipts_built_from_the_vectors(api: Api,
     messages = [m for m in vectors.load("messages")["messages"]
                 if "hash" in m.get("payload", {})]
     monkeypatch.setenv("MLA_INSTANCE_AUTHORITY", vectors.SENDER)
-    _install(session, api.world.ke, [vectors.public_jwk(KE["sig"]),
+    vector_instance.install(session, api.world.ke, [vectors.public_jwk(KE["sig"]),
                                      vectors.public_jwk(KE["enc"])], FR_SIG)
     ke_peer = peers.peer_by_code(session, vectors.RECEIVER)
     assert ke_peer is not None
@@ -239,7 +193,8 @@ def test_envelopes_and_receipts_built_from_the_vectors(api: Api,
         built.append({**message, "envelope": sealed})
 
     monkeypatch.setenv("MLA_INSTANCE_AUTHORITY", vectors.RECEIVER)
-    _install(session, api.world.fr, [vectors.public_jwk(FR_SIG)], KE["sig"], KE["enc"])
+    vector_instance.install(session, api.world.fr, [vectors.public_jwk(FR_SIG)], KE["sig"],
+                            KE["enc"])
     receipts = _receive_messages(api, built)
     # And the sender's check of those receipts (delivery.verify_receipt) passes.
     monkeypatch.setenv("MLA_INSTANCE_AUTHORITY", vectors.SENDER)
