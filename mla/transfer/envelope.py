@@ -36,6 +36,9 @@ ENC = "A256GCM"
 ENVELOPE_TYPE = "mla-transfer+jws"
 RECEIPT_TYPE = "mla-receipt+jws"
 PAYLOAD_VERSION = VERSIONS[-1]
+# Header members that would bring keys from elsewhere than the peer's registered JWK Set, or
+# extensions nobody here understands (docs/transfer-protocol.md §4.2): refused.
+_FOREIGN = frozenset({"crit", "jku", "jwk", "x5u", "x5c"})
 
 
 def _allow_our_envelopes() -> None:
@@ -82,8 +85,10 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
         header = jose_jwe.get_unverified_header(envelope)
     except (JOSEError, ValueError, TypeError, RecursionError):
         raise reject(400, "malformed", "the JWE header cannot be read") from None
-    if header.get("alg") != ENC_ALG or header.get("enc") != ENC or "zip" in header:
-        raise reject(400, "unsupported", f"envelopes are {ENC_ALG} + {ENC}, uncompressed")
+    if header.get("alg") != ENC_ALG or header.get("enc") != ENC or "zip" in header \
+            or _FOREIGN & header.keys():
+        raise reject(400, "unsupported", f"envelopes are {ENC_ALG} + {ENC}, uncompressed, "
+                     f"without {', '.join(sorted(_FOREIGN))}")
     kid = header.get("kid")
     key = session.get(TransferKey, kid) if _identifier(kid) else None
     if key is None or key.use != "enc" or key.retired_at is not None:
@@ -107,7 +112,8 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
     message_ref = message_id if _identifier(message_id) else None
     sender = claimed.get("sender")
     known = _identifier(sender)
-    if signed_header.get("alg") != SIG_ALG or signed_header.get("typ") != ENVELOPE_TYPE:
+    if signed_header.get("alg") != SIG_ALG or signed_header.get("typ") != ENVELOPE_TYPE \
+            or _FOREIGN & signed_header.keys():
         raise reject(400, "unsupported", f"messages are signed {SIG_ALG} ({ENVELOPE_TYPE})",
                      message_id=message_ref)
     peer = peer_by_code(session, sender) if known else None
