@@ -48,8 +48,9 @@ WORK = HERE / "work"
 TREE = WORK / "tree"
 PRISTINE = WORK / "pristine"
 REPORT = HERE / "report.md"
-SNAPSHOT = ["mla", "api", "cli", "workflows", "migrations", "templates", "tests", "alembic.ini",
-            "pyproject.toml"]
+# docs/: the transfer tests read the protocol's conformance vectors from docs/transfer-vectors.
+SNAPSHOT = ["mla", "api", "cli", "workflows", "migrations", "templates", "tests", "docs",
+            "alembic.ini", "pyproject.toml"]
 # Port 1 refuses at once: the PostgreSQL fixtures skip without waiting for a timeout.
 NO_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/mutation-runs-sqlite-only"
 BIN = Path(sys.executable).parent
