@@ -142,8 +142,9 @@ def environment(postgres: bool) -> dict[str, str]:
 def test_command(module: Module, postgres: bool) -> list[str]:
     keyword = [k for k in (module.keyword and f"({module.keyword})",
                            None if postgres else "not postgresql") if k]
+    # xdist loaded by hand (autoload is off): pyproject's addopts pass it `-n auto`.
     command = [sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
-               "-n", "0"]
+               "-p", "xdist.plugin", "-n", "0"]
     if keyword:
         command += ["-k", " and ".join(keyword)]
     return command + [t for t in module.tests if (TREE / t.split("::")[0]).exists()]
