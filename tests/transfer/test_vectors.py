@@ -14,7 +14,7 @@ import pytest
 from jose import jwe, jws
 from sqlalchemy import func, select
 
-from mla.models import InboxMessage, OutboxMessage, Peer, Request
+from mla.models import InboxMessage, OutboxMessage, Peer, Request, RequestText
 from mla.transfer import canonical, delivery, envelope, keys, peers, schemas
 from mla.transfer.errors import DeliveryError
 from tests.api_helpers import Api
@@ -110,6 +110,10 @@ def test_committed_envelopes_are_received_and_refused_as_the_vectors_say(
     assert [(c.counterpart_reference, c.state) for c in copies] == [
         ("FR-MJ-VECTOR-1", "withdrawn"), ("FR-MJ-VECTOR-2", "received"),
         ("FR-MJ-VECTOR-3", "received")]
+    # The translation came with the request; the text in the request's language is its data.
+    assert [(t.language, t.data) for t in session.scalars(
+        select(RequestText).where(RequestText.request_id == copies[0].id))] == [
+        ("fr", {"case_subject": "Escroquerie au faux président"})]
     stored = {m.message_id: m.payload_sha256 for m in session.scalars(select(InboxMessage))}
     for message in messages:
         if "payload" in message:
@@ -130,6 +134,21 @@ def test_committed_envelopes_are_received_and_refused_as_the_vectors_say(
     session.expire_all()
     assert (session.scalar(select(func.count()).select_from(Request)),
             session.scalar(select(func.count()).select_from(InboxMessage))) == before
+
+    # Another peer cannot speak in FR's exchange, even with a valid signature of its own.
+    impostor = KEYS["impostor"]["sig"] | {"kid": "us-sig-1"}
+    vector_instance.install_peer(session, api.world.us, [vectors.public_jwk(impostor)])
+    first = messages[0]["payload"]
+    status = {**next(m["payload"] for m in messages if m["name"] == "status"),
+              "sender": "US-OIA", "message_id": str(uuid.uuid4())}
+    signed = jws.sign(canonical.canonical(status).encode(), vectors.key_object(impostor),
+                      algorithm="ES256", headers={"kid": "us-sig-1", "typ": "mla-transfer+jws"})
+    sealed = jwe.encrypt(signed.encode(), vectors.key_object(KE["enc"], public=True),
+                         algorithm="RSA-OAEP-256", encryption="A256GCM",
+                         kid=KE["enc"]["kid"]).decode()
+    answer = vector_instance.deliver(api, sealed, status["sent_at"])
+    assert (answer.status_code, answer.json()["reason"]) == (409, "unknown_exchange")
+    assert first["thread"] in answer.json()["detail"]
 
 
 @pytest.mark.parametrize("message", [m for m in vectors.load("messages")["messages"]

@@ -39,6 +39,11 @@ def install(session: Any, authority: Any, jwks: list[dict[str, Any]],
                                 algorithm=private["alg"], private_pem=pem(private),
                                 public_jwk={**vectors.public_jwk(private), "purpose": "transfer"},
                                 created_at=clock.utcnow() + timedelta(microseconds=i)))
+    install_peer(session, authority, jwks)
+
+
+def install_peer(session: Any, authority: Any, jwks: list[dict[str, Any]]) -> None:
+    """`authority` is a peer of this instance, publishing `jwks`."""
     peer = session.scalar(select(Peer).where(Peer.authority_id == authority.id))
     if peer is None:
         peer = Peer(authority_id=authority.id, base_url="http://127.0.0.1:9")
