@@ -48,8 +48,9 @@ WORK = HERE / "work"
 TREE = WORK / "tree"
 PRISTINE = WORK / "pristine"
 REPORT = HERE / "report.md"
-SNAPSHOT = ["mla", "api", "cli", "workflows", "migrations", "templates", "tests", "alembic.ini",
-            "pyproject.toml"]
+# docs/: the transfer tests read the protocol's conformance vectors from docs/transfer-vectors.
+SNAPSHOT = ["mla", "api", "cli", "workflows", "migrations", "templates", "tests", "docs",
+            "alembic.ini", "pyproject.toml"]
 # Port 1 refuses at once: the PostgreSQL fixtures skip without waiting for a timeout.
 NO_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/mutation-runs-sqlite-only"
 BIN = Path(sys.executable).parent
@@ -141,8 +142,9 @@ def environment(postgres: bool) -> dict[str, str]:
 def test_command(module: Module, postgres: bool) -> list[str]:
     keyword = [k for k in (module.keyword and f"({module.keyword})",
                            None if postgres else "not postgresql") if k]
+    # xdist loaded by hand (autoload is off): pyproject's addopts pass it `-n auto`.
     command = [sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
-               "-n", "0"]
+               "-p", "xdist.plugin", "-n", "0"]
     if keyword:
         command += ["-k", " and ".join(keyword)]
     return command + [t for t in module.tests if (TREE / t.split("::")[0]).exists()]

@@ -53,10 +53,11 @@ def me(user: UserDep) -> UserOut:
 @router.get("/.well-known/jwks.json", tags=["auth"])
 def jwks(session: SessionDep) -> dict[str, Any]:
     """Public keys that verify this instance's tokens and, when it takes part in electronic
-    transfer, its transfer keys (`purpose: transfer`; `use` sig or enc). Authorization:
-    public."""
+    transfer, its transfer keys marked `purpose: transfer` for peers on the first release
+    (the others read /transfer/jwks.json). Authorization: public."""
     keys = security.jwks(session)
     if transfer_peers.home_code() is not None:
-        keys["keys"] = [*keys["keys"], *transfer_keys.public_jwks(session)]
+        keys["keys"] = [*keys["keys"], *({**k, "purpose": transfer_keys.PURPOSE}
+                                         for k in transfer_keys.public_jwks(session))]
     session.commit()
     return keys

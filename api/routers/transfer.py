@@ -16,9 +16,12 @@ from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES, described, problem
 from api.schemas.transfer import IdentityOut, ReceiptOut, TransferMessageOut
 from mla import access, inputs, settings
+from mla.errors import NotFound
 from mla.transfer import inbox as transfer_inbox
+from mla.transfer import keys as transfer_keys
 from mla.transfer import log as transfer_log
 from mla.transfer import peers as transfer_peers
+from mla.transfer import schemas as transfer_schemas
 from mla.transfer.errors import TransferRejected
 
 router = APIRouter(prefix="/transfer", tags=["transfer"])
@@ -44,6 +47,28 @@ def identity(session: SessionDep) -> IdentityOut:
     """The authority this instance hosts, for peers registering it (`mla peers add`).
     Authorization: public."""
     return IdentityOut(**transfer_peers.identity(session))
+
+
+@router.get("/jwks.json", responses={404: PROBLEM_RESPONSES[404]})
+def jwks(session: SessionDep) -> JSONResponse:
+    """This instance's transfer keys (RFC 7517 JWK Set): every unretired signing key
+    (`use: sig`, ES256), newest first, and the one encryption key peers seal to (`use: enc`,
+    RSA-OAEP-256). Authorization: public."""
+    transfer_peers.require_home(session)
+    keys = transfer_keys.public_jwks(session)
+    session.commit()
+    return JSONResponse({"keys": keys}, media_type="application/jwk-set+json",
+                        headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/schemas/v1/{name}.json", responses={404: PROBLEM_RESPONSES[404]})
+def schema(name: str) -> JSONResponse:
+    """The JSON Schema `name` of protocol version 1: message, receipt, inbox-response,
+    problem, identity (docs/transfer-protocol.md). Authorization: public."""
+    if name not in transfer_schemas.NAMES:
+        raise NotFound(f"no schema {name[:40]!r}; there are "
+                       f"{', '.join(transfer_schemas.NAMES)}")
+    return JSONResponse(transfer_schemas.document(name), media_type="application/schema+json")
 
 
 _BODY = {

@@ -30,17 +30,29 @@ class TransferMessageOut(BaseModel):
                                    description="why the last delivery attempt failed")
 
 
+class ProtocolOut(BaseModel):
+    """What a peer needs to talk to this instance (docs/transfer-protocol.md §12)."""
+
+    versions: list[int] = Field(description="payload versions (`v`) this instance reads")
+    hash: list[str] = Field(description="receipt hash rules it applies on request")
+    jwks: str = Field(description="path of its transfer JWKS")
+    inbox: str = Field(description="path of its inbox")
+    schemas: str = Field(description="path under which the message schemas are served")
+
+
 class IdentityOut(BaseModel):
     code: str
     country: str
     name: str
     timezone: str
     languages: list[str]
+    protocol: ProtocolOut
 
 
 class ReceiptOut(BaseModel):
     """`receipt`: JWS (ES256, our transfer signing key) of {message_id, sender, receiver,
-    payload_sha256, received_at, request_reference, outcome}."""
+    payload_sha256, hash, received_at, request_reference, outcome}
+    (/transfer/schemas/v1/receipt.json)."""
 
     message_id: str | None = None
     receipt: str

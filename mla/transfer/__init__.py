@@ -1,4 +1,5 @@
-"""Electronic transfer of requests between central authorities' instances (DESIGN.md §6).
+"""Electronic transfer of requests between central authorities' instances; the protocol is
+specified in docs/transfer-protocol.md, its conformance vectors are docs/transfer-vectors/.
 
 Each instance hosts one authority (`MLA_INSTANCE_AUTHORITY`) and knows its peers (`Peer`: base
 URL and published transfer keys). A message is a JSON payload signed as a JWS (ES256, the
@@ -23,8 +24,9 @@ replay window and key rotations on either side.
 Modules, each importing only those above it:
 
 - `errors`: TransferRejected (an inbound message refused), DeliveryError (an attempt failed);
-- `canonical`: the canonical JSON form, the content hash, instants;
-- `keys`: our signing and encryption keys, the JWKS we publish;
+- `canonical`: the canonical JSON form (RFC 8785), the content hash and its rules, instants;
+- `schemas`: the protocol's JSON Schemas, compiled once, and the problems they find;
+- `keys`: our signing and encryption keys, the JWKS we publish, what a peer's JWK is for;
 - `peers`: this instance's authority and identity, peers and their fetched keys;
 - `envelope`: sealing (JWS inside JWE) and opening;
 - `outbox`: messages written by transitions (`on_transition`), retry by hand;

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 from mla import audit, db, settings, wakeup
 from mla.clock import utcnow
 from mla.models import OutboxMessage, Peer, Request
-from mla.transfer.canonical import iso
+from mla.transfer.canonical import HASH_LEGACY, content_sha256, iso
 from mla.transfer.envelope import RECEIPT_TYPE, seal
 from mla.transfer.errors import DeliveryError
 from mla.transfer.keys import SIG_ALG, public_key
@@ -143,6 +143,11 @@ def verify_receipt(session: Session, peer: Peer, receipt: Any,
         raise DeliveryError("the receipt's signature is invalid") from None
     expected = {"message_id": str(message.message_id), "payload_sha256": message.payload_sha256,
                 "receiver": peer.authority.code, "sender": home_code()}
+    if isinstance(claims, dict) and claims.get("payload_sha256") != message.payload_sha256 \
+            and claims.get("hash", HASH_LEGACY) == HASH_LEGACY:
+        # A peer on the first release ignores our `hash` member and hashes the old way
+        # (docs/transfer-protocol.md §7.3): accepted until every peer has moved.
+        expected["payload_sha256"] = content_sha256(json.loads(message.payload), HASH_LEGACY)
     wrong = [k for k, v in expected.items() if not isinstance(claims, dict) or
              claims.get(k) != v]
     if wrong:

@@ -1,6 +1,7 @@
-"""Sealing and opening envelopes. A message is a JSON payload signed as a JWS (ES256, the
-sender's transfer signing key) and then encrypted as a JWE (RSA-OAEP-256 + A256GCM, the
-receiver's current encryption key), both with python-jose."""
+"""Sealing and opening envelopes (docs/transfer-protocol.md §4-5). A message is a JSON
+payload in its RFC 8785 form, signed as a JWS (ES256, the sender's transfer signing key) and
+then encrypted as a JWE (RSA-OAEP-256 + A256GCM, the receiver's current encryption key), both
+with python-jose; the receiver checks it against the message schema."""
 
 from __future__ import annotations
 
@@ -16,17 +17,28 @@ from jose.exceptions import JOSEError
 from sqlalchemy.orm import Session
 
 from mla import inputs, settings
-from mla.errors import GuardRejected
+from mla.errors import FieldProblem, GuardRejected
 from mla.models import Authority, Peer, TransferKey
-from mla.transfer.canonical import canonical, content_sha256, iso, parse_instant
+from mla.transfer import schemas
+from mla.transfer.canonical import (
+    CanonicalizationError,
+    canonical,
+    content_sha256,
+    hash_rule,
+    iso,
+    parse_instant,
+)
 from mla.transfer.errors import reject
 from mla.transfer.keys import ENC_ALG, SIG_ALG, current_key, private_key, public_key
-from mla.transfer.peers import find_key, peer_by_code, refresh_soon
+from mla.transfer.peers import VERSIONS, find_key, peer_by_code, refresh_soon
 
 ENC = "A256GCM"
 ENVELOPE_TYPE = "mla-transfer+jws"
 RECEIPT_TYPE = "mla-receipt+jws"
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = VERSIONS[-1]
+# Header members that would bring keys from elsewhere than the peer's registered JWK Set, or
+# extensions nobody here understands (docs/transfer-protocol.md §4.2): refused.
+_FOREIGN = frozenset({"crit", "jku", "jwk", "x5u", "x5c"})
 
 
 def _allow_our_envelopes() -> None:
@@ -60,7 +72,9 @@ class Opened:
     payload: dict[str, Any]
     peer: Peer
     message_id: uuid.UUID
+    # What the receipt's payload_sha256 says, by the rule the message asked for (`hash`).
     content_hash: str
+    hash_rule: str
 
 
 def open_envelope(session: Session, envelope: Any, home: Authority, now: datetime) -> Opened:
@@ -71,8 +85,10 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
         header = jose_jwe.get_unverified_header(envelope)
     except (JOSEError, ValueError, TypeError, RecursionError):
         raise reject(400, "malformed", "the JWE header cannot be read") from None
-    if header.get("alg") != ENC_ALG or header.get("enc") != ENC or "zip" in header:
-        raise reject(400, "unsupported", f"envelopes are {ENC_ALG} + {ENC}, uncompressed")
+    if header.get("alg") != ENC_ALG or header.get("enc") != ENC or "zip" in header \
+            or _FOREIGN & header.keys():
+        raise reject(400, "unsupported", f"envelopes are {ENC_ALG} + {ENC}, uncompressed, "
+                     f"without {', '.join(sorted(_FOREIGN))}")
     kid = header.get("kid")
     key = session.get(TransferKey, kid) if _identifier(kid) else None
     if key is None or key.use != "enc" or key.retired_at is not None:
@@ -96,7 +112,8 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
     message_ref = message_id if _identifier(message_id) else None
     sender = claimed.get("sender")
     known = _identifier(sender)
-    if signed_header.get("alg") != SIG_ALG or signed_header.get("typ") != ENVELOPE_TYPE:
+    if signed_header.get("alg") != SIG_ALG or signed_header.get("typ") != ENVELOPE_TYPE \
+            or _FOREIGN & signed_header.keys():
         raise reject(400, "unsupported", f"messages are signed {SIG_ALG} ({ENVELOPE_TYPE})",
                      message_id=message_ref)
     peer = peer_by_code(session, sender) if known else None
@@ -132,16 +149,26 @@ def open_envelope(session: Session, envelope: Any, home: Authority, now: datetim
     except ValueError:
         raise reject(400, "malformed", "message_id is not a UUID",
                      sender=peer.authority.code) from None
-    if payload.get("v") != PAYLOAD_VERSION or payload.get("type") not in ("request", "status"):
-        raise reject(422, "invalid_content", "unknown message version or type",
+    if payload.get("v") not in VERSIONS:
+        raise reject(422, "unsupported_version", f"this instance reads protocol versions "
+                     f"{list(VERSIONS)} (GET /transfer/identity), not {payload.get('v')!r}",
                      message_id=message_ref, sender=peer.authority.code)
     # The peer's text goes into our database as it is: the rules of any other input apply.
-    problems = inputs.json_problems(payload)
+    problems = inputs.json_problems(payload) or schemas.problems("message", payload)
     if problems:
         raise reject(422, "invalid_content", "the message holds values this instance does "
                      "not accept", message_id=message_ref, sender=peer.authority.code,
                      problems=problems)
-    return Opened(payload, peer, parsed_id, content_sha256(payload))
+    rule = hash_rule(payload)
+    try:
+        digest = content_sha256(payload, rule)
+    except CanonicalizationError as exc:
+        raise reject(422, "invalid_content", "the message holds a number JSON "
+                     "canonicalization (RFC 8785) cannot carry", message_id=message_ref,
+                     sender=peer.authority.code,
+                     problems=[FieldProblem("payload", f"{exc}; integers must lie within "
+                                            f"±(2**53 - 1) (I-JSON, RFC 7493)")]) from None
+    return Opened(payload, peer, parsed_id, digest, rule)
 
 
 def _identifier(value: Any) -> bool:

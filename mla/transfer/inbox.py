@@ -259,8 +259,9 @@ def receive(session: Session, envelope: Any, *, now: datetime | None = None) -> 
         raise reject(422, "invalid_content", exc.detail, message_id=mid,
                      sender=sender) from None
     claims = {"message_id": mid, "sender": sender, "receiver": home.code,
-              "payload_sha256": opened.content_hash, "received_at": iso(now),
-              "request_reference": request.reference, "outcome": outcome}
+              "payload_sha256": opened.content_hash, "hash": opened.hash_rule,
+              "received_at": iso(now), "request_reference": request.reference,
+              "outcome": outcome}
     inbox.request_id = request.id
     inbox.outcome = outcome
     inbox.receipt = _sign_receipt(session, claims)

@@ -1,5 +1,6 @@
 """This instance's transfer keys: an ES256 signing key and an RSA-OAEP-256 encryption key,
-each rotated and retired by hand, published in our JWKS; and the parsed form of any JWK."""
+each rotated and retired by hand, published in our JWKS; what a peer's JWK is for
+(`transfer_use`); and the parsed form of any JWK."""
 
 from __future__ import annotations
 
@@ -80,13 +81,53 @@ def retire_key(session: Session, kid: str) -> TransferKey:
 
 
 def public_jwks(session: Session) -> list[dict[str, Any]]:
-    """Our unretired transfer keys, newest first within each use (peers seal to the first
-    encryption key)."""
+    """Our transfer keys as peers see them (docs/transfer-protocol.md §3): every unretired
+    signing key, newest first (messages and receipts signed before a rotation still
+    verify), and one encryption key, the current one: peers seal to it, and older unretired
+    ones still decrypt here without being published. Each with `kid`, `use` and `alg`."""
     current_key(session, "sig")
-    current_key(session, "enc")
-    keys = session.scalars(select(TransferKey).where(TransferKey.retired_at.is_(None))
-                           .order_by(TransferKey.use.desc(), TransferKey.created_at.desc()))
-    return [dict(k.public_jwk) for k in keys]
+    enc = current_key(session, "enc")
+    signing = session.scalars(select(TransferKey).where(TransferKey.retired_at.is_(None),
+                                                        TransferKey.use == "sig")
+                              .order_by(TransferKey.created_at.desc()))
+    return [_published(k.public_jwk) for k in (*signing, enc)]
+
+
+def _published(stored: Mapping[str, Any]) -> dict[str, Any]:
+    # `purpose` marked our keys in the JWKS shared with the token keys; the transfer JWKS
+    # (/transfer/jwks.json) holds only these, and the shared one adds it back for peers on
+    # the first release.
+    return {k: v for k, v in stored.items() if k != "purpose"}
+
+
+# What each use of a transfer key is, by JWK members (RFC 7517/7518): `alg` and `use` are
+# optional there, and `kty`/`crv` decide them here when absent.
+_KINDS = {"sig": ("EC", "P-256", SIG_ALG, "verify"), "enc": ("RSA", None, ENC_ALG, "wrapKey")}
+
+
+def transfer_use(jwk_dict: Any) -> str | None:
+    """`sig` or `enc` if the JWK can be a transfer key of that use, else None: `kid` is
+    required; `use`, `alg` and `key_ops`, when present, must agree with the key type (EC
+    P-256 signs with ES256, RSA is encrypted to with RSA-OAEP-256); a private member is
+    refused (a peer publishing its private key is no peer to trust)."""
+    if not isinstance(jwk_dict, Mapping) or not isinstance(jwk_dict.get("kid"), str) \
+            or not jwk_dict["kid"] or "d" in jwk_dict:
+        return None
+    for use, (kty, crv, alg, op) in _KINDS.items():
+        if jwk_dict.get("kty") != kty or (crv is not None and jwk_dict.get("crv") != crv):
+            continue
+        ops = jwk_dict.get("key_ops")
+        if jwk_dict.get("use", use) == use and jwk_dict.get("alg", alg) == alg and (
+                ops is None or (isinstance(ops, list) and op in ops)):
+            return use
+    return None
+
+
+def normalized(jwk_dict: Mapping[str, Any], use: str) -> dict[str, Any]:
+    """A peer's key as we store it: its public members with `use` and `alg` made explicit."""
+    kept = {k: v for k, v in jwk_dict.items()
+            if k in ("kty", "crv", "x", "y", "n", "e", "kid")}
+    return kept | {"use": use, "alg": SIG_ALG if use == "sig" else ENC_ALG}
 
 
 def private_key(key: TransferKey) -> Any:

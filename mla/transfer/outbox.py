@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, undefer
 import workflows
 from mla import audit, settings
 from mla.clock import utcnow
-from mla.errors import Conflict, GuardRejected, NotFound, TooLarge
+from mla.errors import Conflict, FieldProblem, GuardRejected, InvalidInput, NotFound, TooLarge
 from mla.models import (
     Attachment,
     Authority,
@@ -32,7 +32,14 @@ from mla.models import (
     RequestText,
 )
 from mla.requests import documents, lifecycle
-from mla.transfer.canonical import canonical, content_sha256, iso
+from mla.transfer.canonical import (
+    HASH_JCS,
+    HASH_MEMBER,
+    CanonicalizationError,
+    canonical,
+    content_sha256,
+    iso,
+)
 from mla.transfer.envelope import PAYLOAD_VERSION, seal
 from mla.transfer.peers import home_authority, home_authority_id, peer_for
 
@@ -61,8 +68,13 @@ def _queue(session: Session, *, peer: Peer, home: Authority, request: Request, k
     thread = thread or message_id
     payload = {"v": PAYLOAD_VERSION, "message_id": str(message_id), "type": kind,
                "sender": home.code, "receiver": peer.authority.code, "sent_at": iso(now),
-               "thread": str(thread), "body": body}
-    digest = content_sha256(payload)
+               "thread": str(thread), HASH_MEMBER: HASH_JCS, "body": body}
+    try:
+        digest = content_sha256(payload)
+    except CanonicalizationError as exc:
+        raise InvalidInput(f"{request.reference} holds a number electronic transfer cannot "
+                           f"carry", [FieldProblem("data", f"{exc}; integers must lie within "
+                                                   f"±(2**53 - 1)")]) from None
     message = OutboxMessage(
         message_id=message_id, receiver_id=peer.authority_id, request_id=request.id,
         thread_id=thread, kind=kind, event=event, payload=canonical(payload),

@@ -17,8 +17,9 @@ from mla.clock import utcnow
 from mla.directory import service as directory
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.models import Authority, Peer
+from mla.transfer.canonical import HASH_JCS
 from mla.transfer.errors import DeliveryError
-from mla.transfer.keys import ENC_ALG, PURPOSE, SIG_ALG, current_key
+from mla.transfer.keys import PURPOSE, current_key, normalized, transfer_use
 
 log = logging.getLogger("mla.transfer")
 
@@ -49,10 +50,25 @@ def require_home(session: Session) -> Authority:
     return home
 
 
+# Protocol versions this instance reads and sends (docs/transfer-protocol.md §12).
+VERSIONS = (1,)
+JWKS_PATH = "/transfer/jwks.json"
+# The shared JWKS of the first release, where transfer keys are marked `purpose: transfer`.
+LEGACY_JWKS_PATH = "/.well-known/jwks.json"
+
+
+def protocol() -> dict[str, Any]:
+    """What `GET /transfer/identity` says of the protocol: the versions a peer may send us,
+    the receipt hash rules, where our keys and the message schemas are."""
+    return {"versions": list(VERSIONS), "hash": [HASH_JCS], "jwks": JWKS_PATH,
+            "inbox": "/transfer/inbox", "schemas": "/transfer/schemas/v1/"}
+
+
 def identity(session: Session) -> dict[str, Any]:
     home = require_home(session)
     return {"code": home.code, "country": home.country, "name": home.name,
-            "timezone": home.timezone, "languages": list(home.languages)}
+            "timezone": home.timezone, "languages": list(home.languages),
+            "protocol": protocol()}
 
 
 def init_instance(session: Session, *, code: str, country: str, name: str, timezone: str,
@@ -78,27 +94,52 @@ def peer_by_code(session: Session, code: str) -> Peer | None:
                           .where(Authority.code == code))
 
 
+class _Missing(DeliveryError):
+    """The peer answered 404: a path it does not serve."""
+
+
 def _fetch(client: httpx.Client | None, url: str) -> Any:
     try:
         if client is not None:
             response = client.get(url, timeout=min(settings.get().transfer_timeout_seconds, 10))
         else:
             response = httpx.get(url, timeout=min(settings.get().transfer_timeout_seconds, 10))
+        if response.status_code == 404:
+            raise _Missing(f"GET {url}: 404")
         response.raise_for_status()
         return response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise DeliveryError(f"GET {url}: {exc}") from None
 
 
-def _split_jwks(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_jwks(document: Any, *, shared: bool = False
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(signing keys, encryption keys) of a peer's transfer JWKS, in its order: the first
+    encryption key is the one to seal to. Keys of no transfer use are skipped (RFC 7517:
+    unknown keys are ignored). `shared`: the first release's JWKS, which also lists token
+    keys and marks transfer keys with `purpose`."""
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list):
         raise DeliveryError("the JWKS has no key list")
-    ours = [k for k in keys if isinstance(k, dict) and k.get("purpose") == PURPOSE
-            and isinstance(k.get("kid"), str)]
-    signing = [k for k in ours if k.get("use") == "sig" and k.get("alg") == SIG_ALG]
-    encryption = [k for k in ours if k.get("use") == "enc" and k.get("alg") == ENC_ALG]
+    signing: list[dict[str, Any]] = []
+    encryption: list[dict[str, Any]] = []
+    for key in keys:
+        if shared and (not isinstance(key, dict) or key.get("purpose") != PURPOSE):
+            continue
+        use = transfer_use(key)
+        if use is not None:
+            (signing if use == "sig" else encryption).append(normalized(key, use))
     return signing, encryption
+
+
+def fetch_jwks(client: httpx.Client | None, base_url: str
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The peer's transfer keys from /transfer/jwks.json, or from the shared JWKS of a
+    peer on the first release (which answers 404 there)."""
+    try:
+        return split_jwks(_fetch(client, f"{base_url}{JWKS_PATH}"))
+    except _Missing:
+        return split_jwks(_fetch(client, f"{base_url}{LEGACY_JWKS_PATH}"), shared=True)
 
 
 def add_peer(session: Session, code: str, base_url: str,
@@ -108,7 +149,7 @@ def add_peer(session: Session, code: str, base_url: str,
     base_url = base_url.rstrip("/")
     try:
         ident = _fetch(client, f"{base_url}/transfer/identity")
-        signing, encryption = _split_jwks(_fetch(client, f"{base_url}/.well-known/jwks.json"))
+        signing, encryption = fetch_jwks(client, base_url)
     except DeliveryError as exc:
         raise InvalidInput(f"the instance at {base_url} cannot be reached or read",
                            [FieldProblem("url", str(exc))]) from None
@@ -116,6 +157,12 @@ def add_peer(session: Session, code: str, base_url: str,
         raise InvalidInput(f"the instance at {base_url} is not {code}",
                            [FieldProblem("url", f"it says it is {ident.get('code')!r}"
                                          if isinstance(ident, dict) else "no identity")])
+    versions = (ident.get("protocol") or {}).get("versions", [1]) \
+        if isinstance(ident.get("protocol"), dict) else [1]
+    if not isinstance(versions, list) or not set(versions) & set(VERSIONS):
+        raise InvalidInput(f"{code} speaks no protocol version this instance speaks",
+                           [FieldProblem("url", f"it speaks {versions!r}, we speak "
+                                         f"{list(VERSIONS)}")])
     if not signing or not encryption:
         raise InvalidInput(f"{code} publishes no transfer keys",
                            [FieldProblem("url", "its JWKS lacks a signing or encryption key")])
@@ -150,7 +197,7 @@ def add_peer(session: Session, code: str, base_url: str,
 
 def refresh_peer(session: Session, peer: Peer, client: httpx.Client | None = None) -> bool:
     """Fetches the peer's keys again; True if they changed."""
-    signing, encryption = _split_jwks(_fetch(client, f"{peer.base_url}/.well-known/jwks.json"))
+    signing, encryption = fetch_jwks(client, peer.base_url)
     if not signing or not encryption:
         raise DeliveryError(f"{peer.authority.code} publishes no transfer keys")
     changed = (signing, encryption) != (peer.signing_jwks, peer.encryption_jwks)

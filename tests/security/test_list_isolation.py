@@ -34,6 +34,8 @@ EXEMPT = {
     "/docs/oauth2-redirect": "API description", "/redoc": "API description",
     "/.well-known/jwks.json": "public keys that verify tokens",
     "/transfer/identity": "public: which authority this instance hosts",
+    "/transfer/jwks.json": "public keys of electronic transfer",
+    "/transfer/schemas/v1/{name}.json": "the transfer protocol's schemas (public)",
     "/authorities": "the directory of authorities, shared by all",
     "/authorities/{code}": "one authority of the shared directory",
     "/contact-points": "the 24/7 directory, shared by all (README)",

@@ -131,6 +131,8 @@ def _urls(values: dict[str, list[str]]) -> list[tuple[str, str, dict[str, Any]]]
             names = {"name": list(charts.CHARTS)}
         elif route.path in ("/workflows/{name}/diagram", "/console/workflows/{name}"):
             names = {"name": ["mla_requesting", "extradition"]}
+        elif route.path == "/transfer/schemas/v1/{name}.json":
+            names = {"name": ["message", "receipt"]}
         else:
             names = {}
         params = values | names

@@ -32,7 +32,7 @@ class Inbound:
         """A request message from FR-MJ with `body` over a valid one."""
         message_id = str(uuid.uuid4())
         return {"v": 1, "message_id": message_id, "type": "request", "sender": "FR-MJ",
-                "receiver": "KE-ODPP", "thread": message_id,
+                "receiver": "KE-ODPP", "thread": message_id, "hash": "sha256-jcs",
                 "sent_at": canonical.iso(datetime.now(UTC)),
                 "body": {"reference": f"FR-MJ-IN-{message_id[:8]}", "kind": "mla.evidence",
                          "legal_basis": "untoc",

@@ -47,6 +47,7 @@ from mla.transfer import inbox as transfer_inbox
 from mla.transfer import keys as transfer_keys
 from mla.transfer import outbox as transfer_outbox
 from mla.transfer import peers as transfer_peers
+from mla.transfer import schemas as transfer_schemas
 from tests.conftest import IN_CI, PG_URL, _pg_unreachable_reason, private_schema_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,12 +233,42 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                     inst.tokens[user.username] = security.issue_access_token(s, user)[0]
             inst.start_worker()
         yield fr, ke
+        for inst in (fr, ke):
+            check_against_schemas(inst)
     finally:
         for inst in (fr, ke):
             inst.stop_worker()
             inst.stop_server()
             if inst.engine is not None:
                 inst.engine.dispose()
+
+
+def _validate(name: str, instance: Any) -> Any:
+    problems = transfer_schemas.problems(name, instance)
+    assert not problems, (name, problems, instance)
+    return instance
+
+
+def check_against_schemas(inst: Instance) -> None:
+    """The code and the published specification agree: every message this instance sent
+    during the module's tests, every receipt it signed or received and every answer of its
+    inbox, checked against the JSON Schemas (mla/transfer/schemas/v1/)."""
+    with inst.session() as s:
+        sent = list(s.scalars(select(OutboxMessage)))
+        received = list(s.scalars(select(InboxMessage)))
+    assert sent and received
+    for message in sent:
+        payload = _validate("message", json.loads(message.payload))
+        assert payload["hash"] == "sha256-jcs"
+        assert message.payload_sha256 == transfer_canonical.content_sha256(payload)
+        if message.receipt is not None:
+            claims = _validate("receipt", transfer_inbox.receipt_claims(message.receipt["jws"]))
+            assert claims["payload_sha256"] == message.payload_sha256
+    for message in received:
+        claims = _validate("receipt", transfer_inbox.receipt_claims(message.receipt))
+        assert jws.get_unverified_header(message.receipt)["typ"] == "mla-receipt+jws"
+        _validate("inbox-response", {"message_id": claims["message_id"],
+                                     "receipt": message.receipt})
 
 
 def transmit(fr: Instance, *, kind: str = "mla.evidence", attachment: bytes | None = None,
@@ -282,15 +313,25 @@ def delivered(inst: Instance, request_id: str, count: int) -> list[OutboxMessage
 
 def test_jwks_publishes_token_and_transfer_keys(pair: tuple[Instance, Instance]) -> None:
     fr, ke = pair
-    keys = httpx.get(f"{ke.base}/.well-known/jwks.json").json()["keys"]
-    assert all({"kid", "use", "alg"} <= set(k) for k in keys)
-    transfer_jwks = [k for k in keys if k.get("purpose") == "transfer"]
-    assert {(k["use"], k["alg"]) for k in transfer_jwks} == {("sig", "ES256"),
-                                                             ("enc", "RSA-OAEP-256")}
-    assert all("d" not in k and "p" not in k for k in keys)  # public halves only
-    assert httpx.get(f"{fr.base}/transfer/identity").json() == {
+    # The transfer JWKS: transfer keys only, no private member, one encryption key.
+    answer = httpx.get(f"{ke.base}/transfer/jwks.json")
+    assert answer.headers["content-type"].startswith("application/jwk-set+json")
+    keys = answer.json()["keys"]
+    assert {(k["use"], k["alg"], k["kty"]) for k in keys} == {("sig", "ES256", "EC"),
+                                                              ("enc", "RSA-OAEP-256", "RSA")}
+    assert all("d" not in k and "p" not in k and "purpose" not in k for k in keys)
+    # The shared JWKS still marks them for peers of the first release.
+    shared = httpx.get(f"{ke.base}/.well-known/jwks.json").json()["keys"]
+    assert all({"kid", "use", "alg"} <= set(k) for k in shared)
+    assert [k["kid"] for k in shared if k.get("purpose") == "transfer"] == \
+        [k["kid"] for k in keys]
+    identity = httpx.get(f"{fr.base}/transfer/identity").json()
+    assert _validate("identity", identity) == identity
+    assert identity == {
         "code": "FR-MJ", "country": "FR", "name": FR["name"], "timezone": "Europe/Paris",
-        "languages": ["fr", "en"]}
+        "languages": ["fr", "en"],
+        "protocol": {"versions": [1], "hash": ["sha256-jcs"], "jwks": "/transfer/jwks.json",
+                     "inbox": "/transfer/inbox", "schemas": "/transfer/schemas/v1/"}}
     assert "KE-ODPP" in fr.cli("peers", "list")
 
 
@@ -487,7 +528,7 @@ def _craft(fr: Instance, ke: Instance, *, body: dict[str, Any] | None = None,
         target_kid = encrypt_kid or enc.kid
     reference = f"FR-MJ-CRAFTED-{message_id[:8]}"
     payload = {"v": 1, "message_id": message_id, "type": "request", "sender": sender,
-               "receiver": receiver, "thread": message_id,
+               "receiver": receiver, "thread": message_id, "hash": "sha256-jcs",
                "sent_at": transfer_canonical.iso(sent_at or datetime.now(UTC)),
                "body": body or {"reference": reference, "kind": "mla.evidence",
                                 "legal_basis": "untoc", "template_version":
@@ -504,10 +545,15 @@ def _craft(fr: Instance, ke: Instance, *, body: dict[str, Any] | None = None,
 
 
 def _post(ke: Instance, envelope: str, as_json: bool = False) -> httpx.Response:
+    """The inbox's answer, which the specification's schemas describe."""
     if as_json:
-        return httpx.post(f"{ke.base}/transfer/inbox", json={"envelope": envelope}, timeout=30)
-    return httpx.post(f"{ke.base}/transfer/inbox", content=envelope,
-                      headers={"Content-Type": "application/jose"}, timeout=30)
+        answer = httpx.post(f"{ke.base}/transfer/inbox", json={"envelope": envelope},
+                            timeout=30)
+    else:
+        answer = httpx.post(f"{ke.base}/transfer/inbox", content=envelope,
+                            headers={"Content-Type": "application/jose"}, timeout=30)
+    _validate("inbox-response" if answer.status_code == 200 else "problem", answer.json())
+    return answer
 
 
 def test_the_same_message_twice_makes_one_request(pair: tuple[Instance, Instance]) -> None:
@@ -535,7 +581,7 @@ def _assert_rejected(ke: Instance, response: httpx.Response, status: int, reason
                      before: tuple[int, int]) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["reason"] == reason
+    assert _validate("problem", response.json())["reason"] == reason
     assert (ke.count(Request), ke.count(InboxMessage)) == before
     assert ke.rejections()[-1]["reason"] == reason
 
@@ -586,7 +632,10 @@ def test_tampered_wrong_key_expired_and_strangers_are_rejected_and_recorded(
     mid = transfer_inbox.receipt_claims(ok.json()["receipt"])["message_id"]
     before = (ke.count(Request), ke.count(InboxMessage))
     reused, _ = _craft(fr, ke, message_id=mid,
-                       body={"reference": "other", "kind": "mla.evidence"})
+                       body={"reference": "other", "kind": "mla.evidence",
+                             "legal_basis": "untoc", "title": "Other", "language": "en",
+                             "template_version": templates.latest_version("mla.evidence"),
+                             "data": templates.example("mla.evidence")})
     _assert_rejected(ke, _post(ke, reused), 409, "message_id_reused", before)
 
     reasons = {r["reason"] for r in ke.rejections()}
