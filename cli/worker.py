@@ -1,7 +1,7 @@
 """`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
-pages (mla/oncall/delivery.py), delivers to peer instances (mla/transfer/) and seals each
-month's statistics once it is over (mla/stats/seal.py), each on its own thread where one
-must not hold the others back."""
+pages (mla/oncall/delivery.py) and requests by e-mail (mla/mail/delivery.py), delivers to
+peer instances (mla/transfer/) and seals each month's statistics once it is over
+(mla/stats/seal.py), each on its own thread where one must not hold the others back."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mla import db, hooks, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
+from mla.mail import delivery as mail_delivery
 from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
 from mla.stats import seal as stats_seal
@@ -50,6 +51,8 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
                 result = escalation.run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
                 pages = page_delivery.run_batch(session, now=clock(), limit=batch)
+            with sessions() as session:
+                mails = mail_delivery.run_batch(session, now=clock())
         except SQLAlchemyError:
             # The batch rolled back and its steps stay due: a lost connection or a lock
             # timeout must not stop every alert of the authority, so wait and claim again.
@@ -61,13 +64,16 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         total += result.alerts
         if result.steps:
             log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
-        if result.steps == batch or pages.busy:
+        if mails.sent:
+            log.info("sent %d requests by e-mail", mails.sent)
+        if result.steps == batch or pages.busy or mails.claimed == mail_delivery.BATCH:
             continue  # more are due right now
         if once:
             break
         with sessions() as session:
             upcoming = min((t for t in (escalation.next_due(session),
-                                        page_delivery.next_due(session)) if t), default=None)
+                                        page_delivery.next_due(session),
+                                        mail_delivery.next_due(session)) if t), default=None)
         wait = poll
         if upcoming is not None:
             wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
