@@ -26,14 +26,15 @@ LIBRARIES = "libpango-1.0-0 libpangoft2-1.0-0"
 
 # Print layout of the PDF, over the layout's own print styles: A4, the fonts above by script
 # (Chinese first for Chinese text, so that its punctuation comes from the CJK font), and a
-# bottom margin kept free on every page for the signature block (mla.documents.pades).
+# bottom margin kept free for the signature block (mla.documents.pades) left of the page
+# number.
 PAGE_CSS = """
 @page {
   size: A4;
   margin: 18mm 18mm 34mm 18mm;
-  @bottom-center { content: counter(page) " / " counter(pages); font-size: 8pt;
-                   font-family: "Noto Sans"; color: #444; vertical-align: top;
-                   padding-top: 3mm; }
+  @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt;
+                  font-family: "Noto Sans"; color: #444; vertical-align: top;
+                  padding-top: 3mm; }
 }
 html { font-family: "Noto Sans", "Noto Naskh Arabic", "Noto Sans CJK SC", sans-serif; }
 body { font-family: inherit; font-size: 10.5pt; margin: 0; padding: 0; max-width: none; }

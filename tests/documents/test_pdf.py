@@ -22,6 +22,7 @@ from mla.templates.model import UN_LANGUAGES
 from tests.conftest import World
 from tests.documents.conftest import pdftoppm, pdftotext
 from tests.lifecycle_helpers import new_request
+
 ROOT = Path(__file__).resolve().parents[2]
 UI = yaml.safe_load((ROOT / "templates/requests/_ui.yaml").read_text("utf-8"))
 AR_SUBJECT = "تحقيق جنائي في احتيال منظم وغسل عائداته في كينيا"
