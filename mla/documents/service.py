@@ -41,6 +41,19 @@ def approver(session: Session, request: Request) -> User | None:
     return event.actor if event is not None else None
 
 
+def plan(session: Session, request: Request, actor: User | None) -> tuple[str, str | None]:
+    """(signature, certificate subject) the PDF for `actor` would get, without making it:
+    signed, not_approved, not_requesting_side or no_certificate."""
+    if approver(session, request) is None:
+        return "not_approved", None
+    if actor is not None and actor.authority_id != request.requesting_authority_id:
+        return "not_requesting_side", None
+    certificate = certs.current(session, request.requesting_authority_id)
+    if certificate is None:
+        return "no_certificate", None
+    return "signed", certificate.subject
+
+
 def signed_pdf(session: Session, request: Request, *, language: str | None = None,
                actor: User | None, purpose: str, require_signature: bool = False) -> PdfDocument:
     """The PDF in `language` (default: as mla.requests.documents picks it). It is signed

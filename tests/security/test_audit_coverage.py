@@ -369,6 +369,15 @@ def _acknowledge_mail(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Respons
                                   f"/requests/{rid}/mail/acknowledgement"), rid
 
 
+@exercise("POST /console/requests/{request_id}/received-documents", "document.received")
+def _console_receive_pdf(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    rid = api.call("ke.officer", "POST", "/requests/incoming", json=INCOMING | {
+        "kind": "mla.evidence", "legal_basis": "untoc", "title": "By post"}).json()["id"]
+    response = console(api, "ke.officer", "POST", f"/console/requests/{rid}/received-documents",
+                       files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    return "ke.officer", response, rid
+
+
 def test_every_write_route_is_audited(api: Api) -> None:
     writes = [r for r in routes(create_app()) if r.method in WRITES]
     unexercised = {r.key for r in writes} - set(EXERCISES) - set(EXEMPT_WRITES)

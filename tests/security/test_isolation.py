@@ -91,6 +91,7 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/requests/{request_id}/edit": {"action": "save"},
     "/console/requests/{request_id}/translations/{language}": {"data.facts_summary": "x"},
     "/console/requests/{request_id}/attachments": {},
+    "/console/requests/{request_id}/received-documents": {},
     "/console/deadlines/{deadline_id}/extensions": {"days": "1", "reason": "r"},
     "/console/alerts/{alert_id}/{action}": {"note": "mine"},
 }
