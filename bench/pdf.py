@@ -35,7 +35,7 @@ from mla.requests import documents, filing, lifecycle
 def _ten_page_form() -> dict:
     form = templates.example("mla.evidence")
     # The facts grow until the document runs to ten A4 pages (checked below).
-    form["facts_summary"] = "\n\n".join([form["facts_summary"]] * 9)
+    form["facts_summary"] = "\n\n".join([form["facts_summary"]] * 15)
     return form
 
 

@@ -32,8 +32,9 @@ def certs_group() -> None:
 @certs_group.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--authority", required=True, help="Code of the authority that signs, e.g. FR-MJ.")
-@click.option("--password", envvar="MLA_P12_PASSWORD", default="", show_default=False,
-              help="Password of the PKCS#12 file (or MLA_P12_PASSWORD; asked if empty).")
+@click.option("--password", prompt="Password of the PKCS#12 file", hide_input=True,
+              default="", show_default=False,
+              help="Password of the PKCS#12 file (asked when not given; empty: none).")
 @database_option
 def import_command(file: Path, authority: str, password: str, database: str) -> None:
     """Import FILE.p12 (key, certificate and chain) for an authority."""

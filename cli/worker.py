@@ -36,6 +36,9 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     stop = stop or threading.Event()
     # Delivery to peer instances runs beside, on its own thread.
     delivery = transfer_delivery.start_delivery(engine, stop, once=once)
+    # And so does e-mail to authorities without an instance: a slow SMTP server must not
+    # hold alerts back.
+    mailer = mail_delivery.start_delivery(engine, stop, once=once)
     # So does the sealing of statistics: years of months on a first start must not hold
     # alerts back.
     sealer = threading.Thread(target=seal, name="mla-stats-seal", daemon=True,
@@ -51,8 +54,6 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
                 result = escalation.run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
                 pages = page_delivery.run_batch(session, now=clock(), limit=batch)
-            with sessions() as session:
-                mails = mail_delivery.run_batch(session, now=clock())
         except SQLAlchemyError:
             # The batch rolled back and its steps stay due: a lost connection or a lock
             # timeout must not stop every alert of the authority, so wait and claim again.
@@ -64,16 +65,13 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         total += result.alerts
         if result.steps:
             log.info("escalated %d steps, %d alerts", result.steps, result.alerts)
-        if mails.sent:
-            log.info("sent %d requests by e-mail", mails.sent)
-        if result.steps == batch or pages.busy or mails.claimed == mail_delivery.BATCH:
+        if result.steps == batch or pages.busy:
             continue  # more are due right now
         if once:
             break
         with sessions() as session:
             upcoming = min((t for t in (escalation.next_due(session),
-                                        page_delivery.next_due(session),
-                                        mail_delivery.next_due(session)) if t), default=None)
+                                        page_delivery.next_due(session)) if t), default=None)
         wait = poll
         if upcoming is not None:
             wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
@@ -81,6 +79,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     waker.close()
     if delivery is not None:
         delivery.join()
+    mailer.join()
     sealer.join()
     return total
 

@@ -5,6 +5,8 @@ opened only to sign (every use is audited by the caller, mla.documents.pades).""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -161,8 +163,31 @@ def retire(session: Session, fingerprint: str, *, actor: User | None = None) -> 
                  detail={"fingerprint_sha256": row.fingerprint_sha256})
 
 
+# Opened keys kept in this process's memory for a while: decrypting and checking an RSA key
+# (the check guards against a corrupted key leaking itself through faulty signatures) costs
+# more than signing. Keyed by the passphrase too, so changing it takes effect at once.
+OPEN_FOR_SECONDS = 600.0
+_opened: dict[tuple[str, str], tuple[float, Signer]] = {}
+_opened_lock = threading.Lock()
+
+
 def open_signer(row: SigningCertificate) -> Signer:
-    """Decrypts the key for one signature. The caller records the use in the audit log."""
+    """The key, ready to sign. The caller records each use in the audit log."""
+    key = (row.fingerprint_sha256, hashlib.sha256(_passphrase()).hexdigest())
+    now = time.monotonic()
+    with _opened_lock:
+        cached = _opened.get(key)
+        if cached is not None and cached[0] > now and row.retired_at is None:
+            return cached[1]
+    signer = _decrypt(row)
+    with _opened_lock:
+        for stale in [k for k, (until, _) in _opened.items() if until <= now]:
+            del _opened[stale]
+        _opened[key] = (now + OPEN_FOR_SECONDS, signer)
+    return signer
+
+
+def _decrypt(row: SigningCertificate) -> Signer:
     try:
         key = serialization.load_pem_private_key(row.encrypted_key.encode("ascii"),
                                                  _passphrase())

@@ -9,6 +9,7 @@ the signature's own hex string breaks it."""
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -96,7 +97,8 @@ def sign(pdf: bytes, signer: Signer, capacity: Capacity) -> bytes:
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     chain = [translate_pyca_cryptography_cert_to_asn1(c) for c in signer.chain]
-    cms_signer = signers.SimpleSigner(
+    cms_signer = _signer_class()(
+        signer.key,
         signing_cert=chain[0],
         signing_key=translate_pyca_cryptography_key_to_asn1(signer.key),
         cert_registry=SimpleCertificateStore.from_certs(chain[1:]))
@@ -118,6 +120,41 @@ def sign(pdf: bytes, signer: Signer, capacity: Capacity) -> bytes:
         appearance_text_params={"signer": str(signer_name), "authority": capacity.authority,
                                 "approved": approved})
     return out.getvalue()
+
+
+@cache
+def _signer_class() -> type:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    class OpenedKeySigner(signers.SimpleSigner):  # type: ignore[misc]
+        """pyHanko's SimpleSigner parses and checks the private key again at every
+        signature (twice per PDF: the size estimate, then the signature); this one signs
+        with the key mla.documents.certs opened and checked once."""
+
+        def __init__(self, key: Any, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._key = key
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            hash_algo = get_pyca_cryptography_hash(digest_algorithm)
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            name = mechanism["algorithm"].native
+            if isinstance(self._key, ec.EllipticCurvePrivateKey):
+                return bytes(self._key.sign(data, ec.ECDSA(hash_algo)))
+            if "pss" in name:  # not chosen unless asked; keep pyHanko's handling
+                return bytes(super().sign_raw(data, digest_algorithm))
+            return bytes(self._key.sign(data, PKCS1v15(), hash_algo))
+
+    return OpenedKeySigner
+
+
+@cache
+def _quiet() -> None:
+    # pyHanko logs every untrusted chain with a traceback; the result says it, once.
+    logging.getLogger("pyhanko.sign.validation").setLevel(logging.CRITICAL)
 
 
 def _trust_roots() -> list[Any]:
@@ -152,6 +189,7 @@ def validate(pdf: bytes, *, extra_trust: list[Any] | None = None) -> dict[str, A
     from pyhanko_certvalidator import ValidationContext
 
     config = settings.get()
+    _quiet()
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = list(reader.embedded_signatures)

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, undefer
 
-from mla import audit, db, settings
+from mla import audit, db, settings, wakeup
 from mla.clock import utcnow
 from mla.errors import NotFound
-from mla.mail.outbox import message_id_header
+from mla.mail.outbox import NOTIFY_CHANNEL, message_id_header
 from mla.models import Attachment, MailMessage, Request
 from mla.oncall import notify
 from mla.transfer.delivery import backoff
@@ -162,6 +163,51 @@ def run_batch(session: Session, *, now: datetime | None = None, limit: int = BAT
 def next_due(session: Session) -> datetime | None:
     return session.scalar(select(func.min(MailMessage.next_attempt_at))
                           .where(MailMessage.status == "pending"))
+
+
+def run_loop(engine: Engine, *, stop: threading.Event, once: bool = False,
+             poll: float | None = None) -> int:
+    """The e-mail loop of `mla worker`, on its own thread: a slow SMTP server never delays
+    alerts. Sleeps until the next message is due, woken by NOTIFY on PostgreSQL. The number
+    of e-mails sent."""
+    poll = settings.get().transfer_poll_seconds if poll is None else poll
+    sessions = db.session_factory(engine)
+    waiter = wakeup.Waker(engine, NOTIFY_CHANNEL)
+    total = 0
+    try:
+        while not stop.is_set():
+            try:
+                with sessions() as session:
+                    result = run_batch(session)
+                total += result.sent
+                if result.claimed == BATCH:
+                    continue  # more are due now
+                if once:
+                    break
+                with sessions() as session:
+                    upcoming = next_due(session)
+                wait = poll if upcoming is None else max(
+                    0.0, min(poll, (upcoming - utcnow()).total_seconds()))
+                if wait > 0:
+                    waiter.wait(wait, stop)
+            except Exception:
+                # A database outage must not end the loop; claimed messages come back when
+                # their lease runs out.
+                log.exception("e-mail loop error")
+                if once:
+                    raise
+                stop.wait(poll)
+    finally:
+        waiter.close()
+    return total
+
+
+def start_delivery(engine: Engine, stop: threading.Event, *,
+                   once: bool = False) -> threading.Thread:
+    thread = threading.Thread(target=run_loop, name="mla-mail-delivery", daemon=True,
+                              kwargs={"engine": engine, "stop": stop, "once": once})
+    thread.start()
+    return thread
 
 
 def retry(session: Session, message_id: int) -> MailMessage:

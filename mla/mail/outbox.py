@@ -19,12 +19,11 @@ from mla.documents import service as document_service
 from mla.errors import GuardRejected, Unavailable
 from mla.mail import acknowledgements, addresses
 from mla.models import Attachment, HistoryEvent, MailMessage, Request, User
-from mla.oncall import paging
 from mla.requests import lifecycle
 from mla.transfer.peers import peer_for
 
-# The worker loop that sends pages sends e-mails too, and sleeps listening on this channel.
-NOTIFY_CHANNEL = paging.NOTIFY_CHANNEL
+# Wakes the e-mail loop of `mla worker` at commit (mla.wakeup).
+NOTIFY_CHANNEL = "mla_mail"
 # E-mail header domain of our Message-IDs: a reply's In-Reply-To names the message by it.
 MESSAGE_ID_DOMAIN = "mla.invalid"
 

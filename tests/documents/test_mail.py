@@ -187,3 +187,16 @@ def test_acknowledgement_by_the_officer_and_by_reply(session: Session, world: Wo
     session.commit()
     row = session.scalars(select(MailMessage).where(MailMessage.request_id == second.id)).one()
     assert row.acknowledged_via == "reply" and row.acknowledged_at is not None
+
+
+def test_mla_worker_sends_it_on_its_own_thread(session: Session, world: World,
+                                               smtp: Mailbox) -> None:
+    from cli import worker
+
+    _ready(session, world)
+    request = _transmit(session, world)
+    worker.run(session.get_bind(), once=True)
+    ((_, email),) = smtp.messages
+    assert f"[MLA {request.reference}]" in email["Subject"]
+    session.expire_all()
+    assert session.scalars(select(MailMessage)).one().status == "sent"
