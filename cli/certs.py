@@ -32,9 +32,8 @@ def certs_group() -> None:
 @certs_group.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--authority", required=True, help="Code of the authority that signs, e.g. FR-MJ.")
-@click.option("--password", prompt="Password of the PKCS#12 file", hide_input=True,
-              default="", show_default=False,
-              help="Password of the PKCS#12 file (asked when not given; empty: none).")
+@click.option("--password", default="", show_default=False,
+              help="Password of the PKCS#12 file (default: none).")
 @database_option
 def import_command(file: Path, authority: str, password: str, database: str) -> None:
     """Import FILE.p12 (key, certificate and chain) for an authority."""
@@ -150,6 +149,7 @@ def acknowledgement_command(file: Path, database: str) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
     with transaction(database) as session:
+        session.connection()  # a database that cannot be reached says so before the file
         message = acknowledgements.from_reply(session, raw, None)
         reference = session.get_one(Request, message.request_id).reference
         click.echo(f"{reference}: acknowledged on {message.acknowledged_at:%Y-%m-%d %H:%M} UTC "
