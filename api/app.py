@@ -23,6 +23,7 @@ from api.routers import (
     catalog,
     deadlines,
     directory,
+    documents,
     requests,
     stats,
     transfer,
@@ -87,8 +88,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # Outermost, so that every answer gets them, refusals of the input limits included.
     app.add_middleware(headers.SecurityHeaders,
                        static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
-    for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog,
-                   alerts, stats, transfer):
+    for module in (auth, directory, requests, documents, attachments, deadlines, users, audit,
+                   catalog, alerts, stats, transfer):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     web.install(app)

@@ -22,6 +22,7 @@ from mla.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -37,6 +38,7 @@ STATUS = {
     InvalidInput: 422,
     GuardRejected: 422,
     IllegalTransition: 409,
+    Unavailable: 503,
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import admin, output, stats, transfer
+from cli import admin, certs, output, stats, transfer
 from cli import directory as directory_commands
 from cli import templates as template_commands
 from cli import worker as worker_loop
@@ -204,6 +204,7 @@ def diagram(name: str) -> None:
 admin.register(main)
 directory_commands.register(main)
 transfer.register(main)
+certs.register(main)
 main.add_command(template_commands.templates)
 main.add_command(stats.stats_command)
 

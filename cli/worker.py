@@ -1,7 +1,7 @@
 """`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
-pages (mla/oncall/delivery.py), delivers to peer instances (mla/transfer/) and seals each
-month's statistics once it is over (mla/stats/seal.py), each on its own thread where one
-must not hold the others back."""
+pages (mla/oncall/delivery.py) and requests by e-mail (mla/mail/delivery.py), delivers to
+peer instances (mla/transfer/) and seals each month's statistics once it is over
+(mla/stats/seal.py), each on its own thread where one must not hold the others back."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mla import db, hooks, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
+from mla.mail import delivery as mail_delivery
 from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
 from mla.stats import seal as stats_seal
@@ -35,6 +36,9 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     stop = stop or threading.Event()
     # Delivery to peer instances runs beside, on its own thread.
     delivery = transfer_delivery.start_delivery(engine, stop, once=once)
+    # And so does e-mail to authorities without an instance: a slow SMTP server must not
+    # hold alerts back.
+    mailer = mail_delivery.start_delivery(engine, stop, once=once)
     # So does the sealing of statistics: years of months on a first start must not hold
     # alerts back.
     sealer = threading.Thread(target=seal, name="mla-stats-seal", daemon=True,
@@ -75,6 +79,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
     waker.close()
     if delivery is not None:
         delivery.join()
+    mailer.join()
     sealer.join()
     return total
 

@@ -107,3 +107,10 @@ class TooLarge(DomainError):
     def __init__(self, detail: str, limit: int) -> None:
         super().__init__(detail)
         self.limit = limit
+
+
+class Unavailable(DomainError):
+    """A part the operation needs is not installed or not configured; the detail says which
+    and how to provide it."""
+
+    title = "Service unavailable"

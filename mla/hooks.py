@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mla.deadlines import escalation
 from mla.deadlines import service as deadlines
+from mla.mail import outbox as mail_outbox
 from mla.oncall import paging
 from mla.requests import lifecycle
 from mla.transfer import outbox as transfer_outbox
@@ -19,6 +20,7 @@ TRANSITION_HOOKS: tuple[lifecycle.TransitionHook, ...] = (
     deadlines.on_transition,
     paging.on_transition,
     transfer_outbox.on_transition,
+    mail_outbox.on_transition,
 )
 ALERT_HOOKS: tuple[escalation.AlertHook, ...] = (paging.on_alert,)
 

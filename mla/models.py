@@ -799,3 +799,108 @@ class WebAuthnCredential(Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Signed PDF documents and e-mail transmission (issue #20) --------------------------------
+
+
+class SigningCertificate(Base):
+    """An authority's certificate for signing request documents (PAdES), with its private
+    key encrypted under MLA_SIGNING_KEY_PASSPHRASE; the newest one not retired signs."""
+
+    __tablename__ = "signing_certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    issuer: Mapped[str] = mapped_column(String(500))
+    serial: Mapped[str] = mapped_column(String(80))
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    self_signed: Mapped[bool] = mapped_column(Boolean)
+    # The signer's certificate first, then the chain that came with it (PEM).
+    chain_pem: Mapped[str] = mapped_column(Text)
+    # PKCS#8, encrypted (PBES2, AES-256) with the passphrase setting: never stored in clear.
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    authority: Mapped[Authority] = relationship(lazy="joined")
+
+
+class MailAddress(Base):
+    """Where an authority that runs no instance of the engine receives requests by e-mail."""
+
+    __tablename__ = "authority_mail_addresses"
+    __table_args__ = (UniqueConstraint("authority_id", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    address: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailMessage(Base):
+    """A request sent by e-mail to an authority that is not a peer: written with its signed
+    PDF in the transaction of the `transmit` transition, sent by `mla worker`
+    (mla/mail/delivery.py), then acknowledged by the officer or by a reply."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        Index("ix_mail_outbox_request", "request_id"),
+        Index("ix_mail_outbox_pending_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Also the e-mail's Message-ID (<message_id@mla>): a reply's In-Reply-To names it.
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    addresses: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    document_filename: Mapped[str] = mapped_column(String(255))
+    document: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    # [{id, filename, content_type, size, sha256, attached}]: attached false when listed only.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # pending, sent, failed (gave up after MLA_TRANSFER_MAX_ATTEMPTS).
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Also the lease of a worker sending it.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # How the acknowledgement came: officer (recorded by hand) or reply (parsed e-mail).
+    acknowledged_via: Mapped[str | None] = mapped_column(String(10))
+
+    receiver: Mapped[Authority] = relationship(lazy="joined")
+
+
+class ReceivedDocument(Base):
+    """A signed PDF received outside the system (e-mail, post), kept with the result of its
+    signature validation at registration."""
+
+    __tablename__ = "received_documents"
+    __table_args__ = (Index("ix_received_documents_request", "request_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # valid, untrusted (intact, signer not chained to a trust anchor), invalid (altered or
+    # broken signature) or unsigned.
+    status: Mapped[str] = mapped_column(String(10))
+    signer: Mapped[str | None] = mapped_column(String(500))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    validation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

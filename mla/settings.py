@@ -104,6 +104,21 @@ class Settings(BaseModel):
     transfer_concurrency: int = Field(8, ge=1, description="deliveries in flight per worker")
     transfer_poll_seconds: float = Field(
         1.0, gt=0, description="longest idle sleep of the delivery loop")
+    signing_key_passphrase: str | None = Field(
+        None, description="encrypts the private keys of signing certificates at rest (unset: "
+        "`mla certs` cannot store a key and documents are not signed)")
+    signing_tsa_url: str | None = Field(
+        None, description="RFC 3161 time-stamping authority for PDF signatures (unset: the "
+        "signing time is this instance's clock)")
+    signing_trust_anchors: str | None = Field(
+        None, description="PEM file of the CA certificates incoming signed PDFs must chain to "
+        "(unset: none; every signer is `untrusted`)")
+    signing_fetch_revocation: bool = Field(
+        False, description="fetch OCSP / CRLs when validating incoming PDFs (air-gapped "
+        "default: only what the PDF embeds)")
+    mail_max_attachment_bytes: int = Field(
+        10 * MIB, ge=0, description="attachments carried in a request sent by e-mail; past "
+        "that, the e-mail lists their SHA-256 instead")
 
     @field_validator("oidc_issuer")
     @classmethod

@@ -1,5 +1,6 @@
-"""Requests: file from a template, list, read, edit the draft, fire events, history, document,
-translations. Officers and supervisors see content; other roles get the status projection."""
+"""Requests: file from a template, list, read, edit the draft, fire events, history,
+translations (the document: api/routers/documents.py). Officers and supervisors see content;
+other roles get the status projection."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api import projections
 from api.deps import IfMatchDep, SessionDep, UserDep
-from api.headers import csp_for
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.requests import (
     FileRequestIn,
@@ -30,7 +29,7 @@ from mla import access, audit
 from mla.deadlines import service as deadlines
 from mla.directory import service as directory
 from mla.errors import FieldProblem, InvalidInput, NotFound
-from mla.requests import documents, filing, lifecycle, listing, translations
+from mla.requests import filing, lifecycle, listing, translations
 
 router = APIRouter(prefix="/requests", tags=["requests"], responses=PROBLEM_RESPONSES)
 
@@ -151,37 +150,6 @@ def history(request_id: uuid.UUID, session: SessionDep, user: UserDep) -> Any:
                      object_id=str(request.id))
         session.commit()
     return events
-
-
-@router.get("/{request_id}/document", response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
-def document(
-    request_id: uuid.UUID,
-    session: SessionDep,
-    user: UserDep,
-    format: Annotated[str, Query(pattern="^(html|md)$")] = "html",
-    language: Annotated[str | None, Query(description="Language of the text")] = None,
-    form: Annotated[str | None, Query(
-        pattern="^[a-z0-9_]{1,40}$",
-        description="An official form the workflow fills: eio_annex_b (confirmation of "
-                    "receipt, after the requested side's acknowledge step)")] = None,
-) -> Response:
-    """The filled template as a document (an official form's version renders as its annex),
-    or with `form` the official form a workflow step produced. Authorization: officer or
-    supervisor of a party."""
-    request = access.get_request(session, request_id, user)
-    access.require_content(user)
-    text, lang = documents.render(session, request, language=language, fmt=format, form=form)
-    audit.record(session, "request.document", actor=user, object_type="request",
-                 object_id=str(request.id),
-                 detail={"language": lang, "format": format, **({"form": form} if form else {})})
-    session.commit()
-    headers = {"Content-Language": lang, "Cache-Control": "no-store"}
-    if format == "md":
-        return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
-                                 headers=headers)
-    # The layout's print styles are inline: allowed by their hash; it runs no script.
-    return HTMLResponse(text, headers=headers | {"Content-Security-Policy": csp_for(text)})
 
 
 @router.get("/{request_id}/translations", response_model=dict[str, dict[str, Any]])

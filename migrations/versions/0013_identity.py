@@ -3,7 +3,7 @@ console logins on their way through the provider, TOTP secrets, hashed recovery 
 WebAuthn credentials, and the users' sessions version ("log out everywhere").
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

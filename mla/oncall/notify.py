@@ -125,6 +125,14 @@ def send_email(message: Message) -> None:
     email["Message-ID"] = f"<mla-notification-{message.notification_id}@{settings.host}>"
     email[ID_HEADER] = str(message.notification_id)
     email.set_content(message.text)
+    send(email, settings)
+
+
+def send(email: EmailMessage, settings: SmtpSettings | None = None) -> None:
+    """Hands one e-mail to the configured SMTP server (TLS and login as configured);
+    DeliveryError when it did not take it for every recipient. Also sends requests by
+    e-mail (mla/mail/delivery.py)."""
+    settings = settings or smtp_settings()
     where = f"smtp {settings.host}:{settings.port}"
     try:
         context = ssl.create_default_context(cafile=settings.ca_file)

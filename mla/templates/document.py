@@ -3,6 +3,7 @@ templates/requests/layouts/, with labels in the reader's language."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,19 @@ def label_language(accepted: list[str]) -> str:
     return next((lang for lang in accepted if lang in UN_LANGUAGES), "en")
 
 
+def direction(text: str) -> str:
+    """"rtl" when the first strongly directional character is right-to-left (Unicode bidi
+    rules P2-P3), else "ltr": a Latin address or a phone number in an Arabic document keeps
+    its own order."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "ltr"
+
+
 def _display(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -47,7 +61,8 @@ def _display(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> str | No
 
 def node(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"label": label(f.label, lang) or ui["item"], "help": label(f.help, lang),
-                           "type": f.type, "value": None, "children": [], "items": []}
+                           "type": f.type, "value": None, "dir": None, "children": [],
+                           "items": []}
     if f.type == "object":
         value = value if isinstance(value, Mapping) else {}
         out["children"] = [node(c, value.get(c.name), lang, ui) for c in f.fields]
@@ -62,6 +77,7 @@ def node(f: Field, value: Any, lang: str, ui: Mapping[str, str]) -> dict[str, An
                 out["items"].append([entry])
     else:
         out["value"] = _display(f, value, lang, ui)
+        out["dir"] = direction(out["value"]) if out["value"] else None
     return out
 
 

@@ -8,6 +8,7 @@ liaison officer of the same party (who sees the status only) does not."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -92,7 +93,9 @@ def _case_to_read(api: Api) -> dict[str, str]:
                     ).status_code == 204
     attachment = api.call("fr.officer", "POST", f"/requests/{rid}/attachments", files={
         "file": ("pelican-scan.pdf", b"PELICAN-SCAN of the order", "application/pdf")}).json()
-    return {"request_id": rid, "attachment_id": attachment["id"]}
+    received = api.call("ke.officer", "POST", f"/requests/{rid}/received-documents", files={
+        "file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")}).json()
+    return {"request_id": rid, "attachment_id": attachment["id"], "document_id": received["id"]}
 
 
 def test_every_content_read_is_audited(api: Api) -> None:
@@ -377,6 +380,45 @@ def _console_enrol(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
     return "us.supervisor", console(api, "us.supervisor", "POST",
                                     "/console/settings/security/enrol",
                                     data={"code": pyotp.TOTP(secret).now()}), str(user.id)
+
+
+@exercise("POST /requests/{request_id}/received-documents", "document.received")
+def _receive_pdf(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    rid = api.call("ke.officer", "POST", "/requests/incoming", json=INCOMING | {
+        "kind": "mla.evidence", "legal_basis": "untoc", "title": "By e-mail"}).json()["id"]
+    response = api.call("ke.officer", "POST", f"/requests/{rid}/received-documents",
+                        files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    return "ke.officer", response, rid
+
+
+@exercise("POST /requests/{request_id}/mail/acknowledgement", "mail.acknowledged")
+def _acknowledge_mail(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    from mla.documents import certs
+    from mla.mail import addresses
+
+    os.environ["MLA_SIGNING_KEY_PASSPHRASE"] = "audit coverage"
+    try:
+        certs.self_signed(api.session, api.world.fr)
+        addresses.replace(api.session, api.world.us, ["desk@oia.example.gov"])
+        api.session.commit()
+        rid = api.file(requested_authority="US-OIA")["id"]
+        for who, event in (("fr.officer", "submit"), ("fr.supervisor", "approve"),
+                           ("fr.officer", "transmit")):
+            done = api.call(who, "POST", f"/requests/{rid}/transitions", json={"event": event})
+            assert done.status_code == 200, done.text
+    finally:
+        del os.environ["MLA_SIGNING_KEY_PASSPHRASE"]
+    return "fr.officer", api.call("fr.officer", "POST",
+                                  f"/requests/{rid}/mail/acknowledgement"), rid
+
+
+@exercise("POST /console/requests/{request_id}/received-documents", "document.received")
+def _console_receive_pdf(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    rid = api.call("ke.officer", "POST", "/requests/incoming", json=INCOMING | {
+        "kind": "mla.evidence", "legal_basis": "untoc", "title": "By post"}).json()["id"]
+    response = console(api, "ke.officer", "POST", f"/console/requests/{rid}/received-documents",
+                       files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    return "ke.officer", response, rid
 
 
 def test_every_write_route_is_audited(api: Api) -> None:

@@ -37,7 +37,10 @@ def _values(api: Api) -> dict[str, list[str]]:
         "counterpart_reference": "X-2", "legal_basis": "budapest", "title": "Preserve",
         "language": "en", "data": {}})
     alert = api.call("fr.contact_point", "GET", "/alerts").json()[0]
-    return {"request_id": [request["id"]], "attachment_id": [attachment["id"]],
+    received = api.call("ke.officer", "POST", f"/requests/{request['id']}/received-documents",
+                        files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    return {"document_id": [received.json()["id"]], "request_id": [request["id"]],
+            "attachment_id": [attachment["id"]],
             "alert_id": [str(alert["id"])], "user_id": [str(api.world["fr.officer"].id)],
             "code": ["FR-MJ"], "kind": ["mla.evidence"], "language": ["en"],
             "table": list(api.call("fr.officer", "GET", "/stats").json()["tables"])}

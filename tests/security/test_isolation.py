@@ -24,6 +24,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/deadlines/{deadline_id}/extensions"): {"json": {"days": 1, "reason": "r"}},
     ("post", "/alerts/{alert_id}/acknowledge"): {"json": {"note": "mine"}},
     ("post", "/alerts/{alert_id}/resolve"): {"json": {}},
+    ("post", "/requests/{request_id}/received-documents"): {
+        "files": {"file": ("r.pdf", b"%PDF-1.7 not signed", "application/pdf")}},
+    ("post", "/requests/{request_id}/mail/acknowledgement"): {"json": {}},
 }
 
 
@@ -41,7 +44,10 @@ def _objects(api: Api) -> dict[str, str]:
         "counterpart_reference": "X-2", "legal_basis": "budapest", "title": "Preserve",
         "language": "en", "data": {}})
     alert = api.call("ke.contact_point", "GET", "/alerts").json()[0]
-    return {"request_id": request["id"], "attachment_id": attachment["id"],
+    received = api.call("ke.officer", "POST", f"/requests/{incoming['id']}/received-documents",
+                        files={"file": ("r.pdf", b"%PDF-1.7 not signed", "application/pdf")})
+    return {"document_id": received.json()["id"], "request_id": request["id"],
+            "attachment_id": attachment["id"],
             "user_id": str(api.world["fr.officer"].id), "language": "en",
             "deadline_id": str(deadline["id"]), "alert_id": str(alert["id"])}
 
@@ -85,6 +91,7 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/requests/{request_id}/edit": {"action": "save"},
     "/console/requests/{request_id}/translations/{language}": {"data.facts_summary": "x"},
     "/console/requests/{request_id}/attachments": {},
+    "/console/requests/{request_id}/received-documents": {},
     "/console/deadlines/{deadline_id}/extensions": {"days": "1", "reason": "r"},
     "/console/alerts/{alert_id}/{action}": {"note": "mine"},
 }

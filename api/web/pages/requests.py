@@ -33,7 +33,17 @@ from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flas
 from mla import access, audit, inputs, kinds, legal
 from mla.clock import utcnow
 from mla.deadlines import service as deadlines
-from mla.errors import Conflict, FieldProblem, GuardRejected, IllegalTransition, InvalidInput
+from mla.documents import incoming
+from mla.documents import service as document_service
+from mla.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    GuardRejected,
+    IllegalTransition,
+    InvalidInput,
+)
+from mla.mail import outbox as mail_outbox
 from mla.models import Authority, Deadline, User
 from mla.models import Request as MlaRequest
 from mla.requests import attachments, documents, filing, lifecycle, listing, translations
@@ -191,6 +201,12 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
                             for lang in translations.texts(session, request_row)]
         ctx["attachments"] = attachments.for_request(session, request_row, user)
         ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
+        ctx["pdf"] = document_service.available()
+        ctx["signature"], ctx["signer"] = document_service.plan(session, request_row, user)
+        ctx["mails"] = ([mail_outbox.summary(m) for m in mail_outbox.for_request(session,
+                                                                                request_row)]
+                        if ctx["mine"] == "requesting" else [])
+        ctx["received"] = incoming.for_request(session, request_row)
         ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
                            and user.role in filing.FILING_ROLES)
         if (ctx["mine"] == "requesting" and user.role in filing.FILING_ROLES
@@ -302,8 +318,14 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
 
 @router.get("/requests/{request_id}/document", response_class=HTMLResponse)
 def document(request: Request, request_id: uuid.UUID, session: SessionDep, user: ConsoleUser,
-             language: Annotated[str | None, Query(pattern="^[a-z]{2}$")] = None) -> Response:
+             language: Annotated[str | None, Query(pattern="^[a-z]{2}$")] = None,
+             format: Annotated[str, Query(pattern="^(html|pdf)$")] = "html") -> Response:
     row = with_content(session, request_id, user)
+    if format == "pdf":
+        from api.routers.documents import document as api_document
+
+        # The API's own answer (signature header, file name), same checks.
+        return api_document(request_id, session, user, format="pdf", language=language)
     text, lang = documents.render(session, row, language=language, fmt="html")
     audit.record(session, "request.document", actor=user, object_type="request",
                  object_id=str(row.id), detail={"language": lang, "format": "html",
@@ -313,6 +335,29 @@ def document(request: Request, request_id: uuid.UUID, session: SessionDep, user:
     # script.
     return HTMLResponse(text, headers={"Content-Language": lang, "Cache-Control": "no-store",
                                        "Content-Security-Policy": csp_for(text)})
+
+
+@router.post("/requests/{request_id}/received-documents", response_class=HTMLResponse)
+def receive_pdf(request: Request, request_id: uuid.UUID, form: CheckedForm, session: SessionDep,
+                user: ConsoleUser) -> Response:
+    row = with_content(session, request_id, user)
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        flash(request, "Choose the signed PDF first.")
+        return redirect(f"{PREFIX}/requests/{row.id}#received-h")
+    if user.authority_id != row.requested_authority_id:
+        raise Forbidden("only the requested authority registers what it received")
+    content = attachments.read_limited(iter(lambda: file.file.read(1024 * 1024), b""))
+    try:
+        added = incoming.register(session, row, user, filename=file.filename, content=content)
+        session.commit()
+    except InvalidInput as exc:
+        session.rollback()
+        flash(request, f"Not registered: {exc.detail}.")
+        return redirect(f"{PREFIX}/requests/{row.id}#received-h")
+    flash(request, f"Registered {added.filename}: signature {added.status} — "
+                   f"{added.validation['summary']}.")
+    return redirect(f"{PREFIX}/requests/{row.id}#received-h")
 
 
 @router.post("/requests/{request_id}/attachments", response_class=HTMLResponse)
