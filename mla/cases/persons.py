@@ -5,12 +5,11 @@ name in any script: mla/search/names.py)."""
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mla import audit
@@ -18,7 +17,6 @@ from mla.cases import service
 from mla.errors import FieldProblem, InvalidInput, NotFound
 from mla.models import Case, CaseRequest, Person, User
 from mla.search import names
-from mla.search.query import trgm_schema
 
 # Name similarity (pg_trgm's, on the names' Latin words and skeletons) from which two persons
 # with the same date of birth are suggested as one.
@@ -113,34 +111,31 @@ def persons_of(session: Session, case: Case) -> list[Person]:
                                 .order_by(Person.created_at, Person.id)))
 
 
-def _key(person: Person) -> str:
-    return f"{names.key(person.name)} {names.key(person.name_latin)}"
+def _variants(person: Person) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(names.query_keys(n) for n in (person.name, person.name_latin)))
+
+
+def name_score(a: Person, b: Person) -> float:
+    """pg_trgm similarity of the closest spellings of the two, on the Latin words or on the
+    consonant skeletons (where one side was written without vowels)."""
+    return max((max(names.similarity(wa, wb), names.similarity(sa, sb))
+                for wa, sa in _variants(a) for wb, sb in _variants(b)), default=0.0)
 
 
 def duplicates(session: Session, person: Person) -> list[Duplicate]:
     """Persons of the same authority, other than this one, born the same day, whose name is
     close in any script; best first. None without a date of birth: a name alone is too weak
-    a reason to suggest merging two people's records."""
+    a reason to suggest two records are one person. The candidates (same authority, same
+    date of birth: an index) are few, so they are scored here, identically on both
+    backends."""
     if person.date_of_birth is None:
         return []
-    candidates = {p.id: p for p in session.scalars(select(Person).where(
+    candidates = list(session.scalars(select(Person).where(
         Person.authority_id == person.authority_id,
-        Person.date_of_birth == person.date_of_birth, Person.id != person.id))}
-    if not candidates:
-        return []
-    key = _key(person)
-    if session.get_bind().dialect.name == "postgresql":
-        # pg_trgm over the persons' indexed names (mla/search/documents.py).
-        schema = trgm_schema(session)
-        rows = session.execute(text(
-            f'SELECT object_id, "{schema}".similarity(names, :key) FROM search_documents '
-            "WHERE object_type = 'person' AND object_id = ANY(:ids)"),
-            {"key": key, "ids": [str(i) for i in candidates]}).all()
-        scores = {uuid.UUID(oid): s for oid, s in rows}
-    else:
-        scores = {i: names.similarity(key, _key(p)) for i, p in candidates.items()}
+        Person.date_of_birth == person.date_of_birth, Person.id != person.id)))
+    scored = [(p, name_score(person, p)) for p in candidates]
+    scored = [(p, s) for p, s in scored if s >= DUPLICATE_THRESHOLD]
     cases = {c.id: c for c in session.scalars(select(Case).where(
-        Case.id.in_({p.case_id for p in candidates.values()})))}
-    found = [Duplicate(candidates[i], cases[candidates[i].case_id], round(float(s), 3))
-             for i, s in scores.items() if s >= DUPLICATE_THRESHOLD]
-    return sorted(found, key=lambda d: -d.score)
+        Case.id.in_({p.case_id for p, _ in scored})))} if scored else {}
+    return sorted((Duplicate(p, cases[p.case_id], round(s, 3)) for p, s in scored),
+                  key=lambda d: -d.score)

@@ -125,7 +125,7 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
         return [Hit(r[0], r[1], r[2], None, None, 1.0) for r in rows]
     s = f'"{trgm_schema(session)}"'
     words, skeletons = names.query_keys(q)
-    params.update(q=q, words=words, skeletons=skeletons)
+    params.update(q=" ".join(content_words(q)), words=words, skeletons=skeletons)
     session.execute(text(f"SELECT set_config('pg_trgm.word_similarity_threshold', "
                          f"'{NAME_THRESHOLD}', true)"))
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
@@ -168,8 +168,15 @@ def _stop_words() -> frozenset[str]:
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+def content_words(q: str) -> list[str]:
+    """The query's words without the stop words of any configured language. PostgreSQL
+    drops only its own configuration's (its French list keeps "les"), and the language a
+    query is typed in is unknown: both backends drop the same words first."""
+    return [t for t in _TOKEN.findall(q.lower()) if t not in _stop_words()]
+
+
 def _fts_query(q: str) -> str | None:
-    terms = [t for t in _TOKEN.findall(q.lower()) if t not in _stop_words()]
+    terms = content_words(q)
     if not terms:
         return None
     return " AND ".join(f'"{t}"*' for t in terms)
