@@ -41,10 +41,10 @@ def kinds() -> dict[str, LinkKind]:
 def create_link(session: Session, user: User, *, from_request_id: Any, to_request_id: Any,
                 kind: str, note: str | None = None) -> RequestLink:
     """`to` follows `from`. Both must be requests the user's authority is a party to
-    (NotFound otherwise). The caller commits."""
-    access.require_content(user)
+    (NotFound otherwise, before any role check). The caller commits."""
     earlier = access.get_request(session, from_request_id, user)
     later = access.get_request(session, to_request_id, user)
+    access.require_content(user)
     problems: list[FieldProblem] = []
     spec = kinds().get(kind)
     if spec is None:
@@ -79,10 +79,10 @@ def create_link(session: Session, user: User, *, from_request_id: Any, to_reques
 
 
 def delete_link(session: Session, user: User, link_id: int) -> None:
-    access.require_content(user)
     link = session.get(RequestLink, link_id)
     if link is None or link.authority_id != user.authority_id:
         raise NotFound(f"no link {link_id}")
+    access.require_content(user)
     session.delete(link)
     audit.record(session, "request.unlink", actor=user, object_type="request",
                  object_id=str(link.to_request_id), detail={"link": link_id})
