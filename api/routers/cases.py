@@ -165,7 +165,11 @@ def case_state_of_play(case_id: uuid.UUID, session: SessionDep,
     """Every request of the case with its state, next time limit and last event and
     message. Authorization: officer or supervisor of the case's authority."""
     case = service.get_case(session, case_id, user)
-    return [StateOfPlayRow(**vars(r)) for r in state_of_play.rows(session, case, user)]
+    out = [StateOfPlayRow(**vars(r)) for r in state_of_play.rows(session, case, user)]
+    audit.record(session, "case.state_of_play", actor=user, object_type="case",
+                 object_id=str(case.id))
+    session.commit()
+    return out
 
 
 @router.get("/cases/{case_id}/state-of-play.csv", response_class=PlainTextResponse,
@@ -206,7 +210,11 @@ def get_person(person_id: uuid.UUID, session: SessionDep, user: UserDep) -> Pers
     """A person with the duplicates suggested for them. Authorization: officer or supervisor
     of the authority whose case holds the person."""
     person = persons.get_person(session, person_id, user)
-    return _person(session, person, with_duplicates=True)
+    out = _person(session, person, with_duplicates=True)
+    audit.record(session, "person.read", actor=user, object_type="person",
+                 object_id=str(person.id))
+    session.commit()
+    return out
 
 
 @router.patch("/persons/{person_id}", response_model=PersonOut)

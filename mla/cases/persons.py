@@ -77,8 +77,8 @@ def add_person(session: Session, case: Case, user: User, *, name: str,
                     **fields)
     session.add(person)
     session.flush()
-    audit.record(session, "person.create", actor=user, object_type="case",
-                 object_id=str(case.id), detail={"person": str(person.id)})
+    audit.record(session, "person.create", actor=user, object_type="person",
+                 object_id=str(person.id), detail={"case": str(case.id)})
     return person
 
 
@@ -93,8 +93,8 @@ def update_person(session: Session, person: Person, user: User, **changes: Any) 
         current["name_latin"] = None
     for key, value in _validate(session, case, **current).items():
         setattr(person, key, value)
-    audit.record(session, "person.update", actor=user, object_type="case",
-                 object_id=str(case.id), detail={"person": str(person.id)})
+    audit.record(session, "person.update", actor=user, object_type="person",
+                 object_id=str(person.id), detail={"case": str(case.id)})
     return person
 
 
