@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from mla import templates
-from mla.models import Attachment, AuditEvent
+from mla.models import Attachment, AuditEvent, Person
 from tests.api_helpers import Api
 from tests.app_routes import WRITES, console, routes
 
@@ -47,6 +47,8 @@ READS = {
     "GET /console/requests/{request_id}/edit": "request.read",
     "GET /console/attachments/{attachment_id}": "attachment.download",
     "GET /cases/{case_id}": "case.read",
+    "GET /console/cases/{case_id}": "case.read",
+    "GET /console/cases/{case_id}/state-of-play.csv": "case.export",
     "GET /cases/{case_id}/state-of-play": "case.state_of_play",
     "GET /cases/{case_id}/state-of-play.csv": "case.export",
 }
@@ -350,6 +352,41 @@ def _link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
 def _unlink(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
     link, later = ctx["link"]
     return "fr.officer", api.call("fr.officer", "DELETE", f"/links/{link}"), later
+
+
+@exercise("POST /console/cases", "case.create")
+def _console_case(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = console(api, "fr.officer", "POST", "/console/cases",
+                       data={"reference": "INV-C1", "title": "From the console"})
+    found = re.search(r"/cases/([0-9a-f-]{36})", response.headers.get("location", ""))
+    assert found, response.text[:300]
+    ctx["console_case"] = found.group(1)
+    return "fr.officer", response, found.group(1)
+
+
+@exercise("POST /console/cases/{case_id}/requests", "case.add_request")
+def _console_case_add(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = ctx["console_case"]
+    ctx["console_in_case"] = _draft(api)
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/cases/{case}/requests",
+                                 data={"reference": ctx["console_in_case"]["reference"]}), case
+
+
+@exercise("POST /console/cases/{case_id}/persons", "person.create")
+def _console_person(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = console(api, "fr.officer", "POST", f"/console/cases/{ctx['console_case']}/persons",
+                       data={"name": "Someone Console"})
+    person = api.session.scalar(select(Person.id).where(Person.name == "Someone Console"))
+    api.session.commit()
+    return "fr.officer", response, str(person)
+
+
+@exercise("POST /console/requests/{request_id}/links", "request.link")
+def _console_link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    later = _draft(api)["id"]
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/requests/{later}/links",
+                                 data={"kind": "follow_up",
+                                       "follows": ctx["console_in_case"]["reference"]}), later
 
 
 @exercise("POST /console/deadlines/{deadline_id}/extensions", "deadline.extend")

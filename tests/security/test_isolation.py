@@ -112,6 +112,9 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/requests/{request_id}/attachments": {},
     "/console/deadlines/{deadline_id}/extensions": {"days": "1", "reason": "r"},
     "/console/alerts/{alert_id}/{action}": {"note": "mine"},
+    "/console/cases/{case_id}/requests": {"reference": "FR-MJ-2026-00001"},
+    "/console/cases/{case_id}/persons": {"name": "Someone"},
+    "/console/requests/{request_id}/links": {"kind": "follow_up", "follows": "FR-MJ-2026-00001"},
 }
 
 

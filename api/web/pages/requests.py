@@ -16,6 +16,7 @@ import workflows
 from api import projections
 from api.deps import SessionDep
 from api.headers import csp_for
+from api.web.pages.cases import request_case_context
 from api.web.pages.common import (
     LANGUAGES,
     countdown,
@@ -170,6 +171,7 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
                             for lang in translations.texts(session, request_row)]
         ctx["attachments"] = attachments.for_request(session, request_row, user)
         ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
+        ctx.update(request_case_context(session, request_row, user))
         ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
                            and user.role in filing.FILING_ROLES)
         if (ctx["mine"] == "requesting" and user.role in filing.FILING_ROLES
