@@ -13,10 +13,14 @@ Revises: 0010
 
 from collections.abc import Sequence
 
+import json
+import uuid
+
 import sqlalchemy as sa
 from alembic import op
 
 import mla.models
+from mla.search import documents
 
 revision: str = "0014"
 down_revision: str | None = "0010"
@@ -194,6 +198,37 @@ def upgrade() -> None:
         op.create_index("ix_search_documents_reference", "search_documents", ["reference"])
         for statement in SQLITE_FTS:
             op.execute(statement)
+    _index_existing_requests()
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _index_existing_requests() -> None:
+    """Requests filed before this revision, indexed as the engine indexes a new one (columns
+    read by name: the models may have more by the time this runs)."""
+    bind = op.get_bind()
+    columns = ("id", "reference", "counterpart_reference", "title", "data", "language",
+               "requesting_authority_id", "requested_authority_id")
+    requests = sa.table("requests", *(sa.column(c) for c in columns))
+    texts = sa.table("request_texts", sa.column("request_id"), sa.column("data"))
+    translations: dict[uuid.UUID, list[object]] = {}
+    for request_id, data in bind.execute(sa.select(texts.c.request_id, texts.c.data)):
+        translations.setdefault(uuid.UUID(str(request_id)), []).append(_json(data))
+    documents_table = mla.models.SearchDocument.__table__
+    rows = []
+    for found in bind.execute(sa.select(*requests.c)):
+        values = dict(found._mapping)
+        values["id"] = uuid.UUID(str(values["id"]))
+        values["data"] = _json(values["data"]) or {}
+        request = mla.models.Request(**values)
+        rows.append(documents.request_row(request, translations.get(request.id, ())))
+        if len(rows) >= 1000:
+            bind.execute(sa.insert(documents_table), rows)
+            rows = []
+    if rows:
+        bind.execute(sa.insert(documents_table), rows)
 
 
 def downgrade() -> None:
