@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 
 from mla.models import Case, Person, Request, RequestText, SearchDocument
@@ -102,14 +103,20 @@ def _changed(obj: Any, columns: tuple[str, ...]) -> bool:
 
 
 def _write(session: Session, rows: list[dict[str, Any]], gone: list[tuple[str, str]]) -> None:
+    """One upsert for the rows (a round trip fewer than delete + insert), one delete per
+    object type gone."""
     connection = session.connection()
-    keys = [(r["object_type"], r["object_id"]) for r in rows] + gone
-    for object_type in {k[0] for k in keys}:
-        ids = [k[1] for k in keys if k[0] == object_type]
+    for object_type in {k[0] for k in gone}:
         connection.execute(delete(SearchDocument).where(
-            SearchDocument.object_type == object_type, SearchDocument.object_id.in_(ids)))
+            SearchDocument.object_type == object_type,
+            SearchDocument.object_id.in_([k[1] for k in gone if k[0] == object_type])))
     if rows:
-        connection.execute(insert(SearchDocument), rows)
+        upsert = (postgresql.insert if connection.dialect.name == "postgresql"
+                  else sqlite.insert)(SearchDocument)
+        connection.execute(upsert.on_conflict_do_update(
+            index_elements=["object_type", "object_id"],
+            set_={c: upsert.excluded[c] for c in rows[0]
+                  if c not in ("object_type", "object_id")}), rows)
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:

@@ -35,6 +35,9 @@ MAX_LIMIT = 50
 # pg_trgm word similarity a name needs to match: one transposed or wrong letter in a
 # six-letter surname keeps 3 of its 7 trigrams (0.43).
 NAME_THRESHOLD = 0.4
+# Consonant skeletons are short and alike ("rs" for "euros"): they count only when nearly
+# equal, as a name written without its vowels is to the same name written with them.
+SKELETON_THRESHOLD = 0.7
 # Markers around matched words until the excerpt is HTML-escaped (never in stored text).
 START, STOP = "\x02", "\x03"
 
@@ -129,28 +132,37 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
     session.execute(text(f"SELECT set_config('pg_trgm.word_similarity_threshold', "
                          f"'{NAME_THRESHOLD}', true)"))
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
+    # One branch per index (the words' GIN, the names' and the references' trigram GINs),
+    # each scored on its own and summed per document: an OR of the four in one WHERE would
+    # let the planner walk all of the authority's documents and score every one.
+    visible = "(d.owner_authority_id = :a OR d.other_authority_id = :a)"
+    # The tsquery is written out where it is used (not taken from a CTE) so that the
+    # planner sees a constant and uses the GIN index.
+    tq = f"({_tsquery_sql()})"
     rows = session.execute(text(f"""
-        WITH query AS (SELECT {_tsquery_sql()} AS tq),
-        found AS (
-          SELECT d.*, ts_rank(d.tsv, query.tq) AS rank,
-                 greatest({s}.word_similarity(:words, d.names),
-                          {s}.word_similarity(:skeletons, d.names)) AS name_score,
-                 query.tq
-          FROM search_documents d, query
-          WHERE (d.owner_authority_id = :a OR d.other_authority_id = :a)
-            AND (d.tsv @@ query.tq
-                 OR (:words <> '' AND :words OPERATOR({s}.<%) d.names)
-                 OR (:skeletons <> '' AND :skeletons OPERATOR({s}.<%) d.names)
-                 OR d.reference ILIKE :like)
-          ORDER BY (d.reference ILIKE :like) DESC,
-                   ts_rank(d.tsv, query.tq) + greatest(
-                     {s}.word_similarity(:words, d.names),
-                     {s}.word_similarity(:skeletons, d.names)) DESC
-          LIMIT :limit)
-        SELECT object_type, object_id, reference, title,
-               CASE WHEN tsv @@ tq THEN ts_headline(config::regconfig, body, tq, '{opts}') END,
-               rank + name_score + CASE WHEN reference ILIKE :like THEN 1 ELSE 0 END
-        FROM found"""), params)
+        WITH scored AS (
+          SELECT d.id, ts_rank(d.tsv, {tq}) AS score
+            FROM search_documents d WHERE d.tsv @@ {tq} AND {visible}
+          UNION ALL
+          SELECT d.id, {s}.word_similarity(:words, d.names)
+            FROM search_documents d
+           WHERE :words <> '' AND :words OPERATOR({s}.<%) d.names AND {visible}
+          UNION ALL
+          SELECT d.id, {s}.word_similarity(:skeletons, d.names)
+            FROM search_documents d
+           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<%) d.names AND {visible}
+             AND {s}.word_similarity(:skeletons, d.names) >= {SKELETON_THRESHOLD}
+          UNION ALL
+          SELECT d.id, 1.0 FROM search_documents d WHERE d.reference ILIKE :like AND {visible}),
+        best AS (
+          SELECT id, sum(score) AS score FROM scored GROUP BY id
+          ORDER BY sum(score) DESC, id LIMIT :limit)
+        SELECT d.object_type, d.object_id, d.reference, d.title,
+               CASE WHEN d.tsv @@ {tq}
+                    THEN ts_headline(d.config::regconfig, d.body, {tq}, '{opts}') END,
+               best.score
+          FROM best JOIN search_documents d ON d.id = best.id
+         ORDER BY best.score DESC, d.id"""), params)
     return [Hit(r[0], r[1], r[2], r[3], _escape_marked(r[4]), float(r[5])) for r in rows]
 
 
@@ -229,8 +241,9 @@ def _sqlite(session: Session, user: User, q: str, limit: int, content: bool) -> 
                 "FROM search_names JOIN search_documents d ON d.id = search_names.rowid "
                 f"WHERE search_names MATCH :grams AND {_VISIBLE} "
                 "ORDER BY bm25(search_names) LIMIT 200"), {**params, "grams": grams}):
+            skeleton = names.word_similarity(skeletons, r[4])
             score = max(names.word_similarity(words, r[4]),
-                        names.word_similarity(skeletons, r[4]))
+                        skeleton if skeleton >= SKELETON_THRESHOLD else 0.0)
             if score >= NAME_THRESHOLD:
                 add(Hit(r[0], r[1], r[2], r[3], None, score))
     return sorted(hits.values(), key=lambda h: -h.score)[:limit]
