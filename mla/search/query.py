@@ -35,6 +35,7 @@ MAX_LIMIT = 50
 # pg_trgm word similarity a name needs to match: one transposed or wrong letter in a
 # six-letter surname keeps 3 of its 7 trigrams (0.43).
 NAME_THRESHOLD = 0.4
+MANY_WORDS_THRESHOLD = 0.6
 # Consonant skeletons are short and alike ("rs" for "euros"): they count only when nearly
 # equal, as a name written without its vowels is to the same name written with them.
 SKELETON_THRESHOLD = 0.7
@@ -90,9 +91,8 @@ def search(session: Session, user: User, q: str, *, limit: int = 20) -> list[Hit
 
 
 @functools.cache
-def _tsquery_sql() -> str:
-    configs = sorted({entry["config"] for entry in languages().values()})
-    return " || ".join(f"websearch_to_tsquery('{c}', :q)" for c in configs)
+def _configs() -> list[str]:
+    return sorted({entry["config"] for entry in languages().values()})
 
 
 def _trgm_query(session: Session) -> str:
@@ -128,38 +128,54 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
         return [Hit(r[0], r[1], r[2], None, None, 1.0) for r in rows]
     s = f'"{trgm_schema(session)}"'
     words, skeletons = names.query_keys(q)
-    params.update(q=" ".join(content_words(q)), words=words, skeletons=skeletons)
-    session.execute(text(f"SELECT set_config('pg_trgm.word_similarity_threshold', "
-                         f"'{NAME_THRESHOLD}', true)"))
+    # One word may carry a typo (0.4); several must mostly all be there, or a common given
+    # name alone would match thousands of people.
+    threshold = NAME_THRESHOLD if len(words.split()) <= 1 else MANY_WORDS_THRESHOLD
+    # The thresholds of this transaction, and the query parsed in every configured
+    # language, each distinct parse once, in one round trip.
+    tsquery = session.execute(text(f"""
+        SELECT set_config('pg_trgm.word_similarity_threshold', :threshold, true),
+               set_config('pg_trgm.strict_word_similarity_threshold', '{SKELETON_THRESHOLD}',
+                          true),
+               (SELECT coalesce(string_agg(DISTINCT '(' || t || ')', ' | '), '')
+                  FROM (SELECT websearch_to_tsquery(c::regconfig, :q)::text AS t
+                          FROM unnest(CAST(:configs AS text[])) AS c) parsed
+                 WHERE t <> '')"""), {"q": " ".join(content_words(q)), "configs": _configs(),
+                                      "threshold": str(threshold)}).one()[2]
+    params.update(tq=tsquery or "", words=words, skeletons=skeletons)
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
     # One branch per index (the words' GIN, the names' and the references' trigram GINs),
-    # each scored on its own and summed per document: an OR of the four in one WHERE would
-    # let the planner walk all of the authority's documents and score every one.
-    visible = "(d.owner_authority_id = :a OR d.other_authority_id = :a)"
-    # The tsquery is written out where it is used (not taken from a CTE) so that the
-    # planner sees a constant and uses the GIN index.
-    tq = f"({_tsquery_sql()})"
+    # each materialized on its index alone, then kept if the user's authority is a party
+    # and scored; the scores are summed per document. With the party condition inside, or
+    # the four in one OR, the planner may walk every document of the authority instead.
+    visible = "(owner_authority_id = :a OR other_authority_id = :a)"
     rows = session.execute(text(f"""
-        WITH scored AS (
-          SELECT d.id, ts_rank(d.tsv, {tq}) AS score
-            FROM search_documents d WHERE d.tsv @@ {tq} AND {visible}
+        WITH words AS MATERIALIZED (
+          SELECT id, owner_authority_id, other_authority_id,
+                 ts_rank(tsv, CAST(:tq AS tsquery)) AS score
+            FROM search_documents WHERE :tq <> '' AND tsv @@ CAST(:tq AS tsquery)),
+        latin AS MATERIALIZED (
+          SELECT id, owner_authority_id, other_authority_id,
+                 {s}.word_similarity(:words, names) AS score
+            FROM search_documents WHERE :words <> '' AND :words OPERATOR({s}.<%) names),
+        skeleton AS MATERIALIZED (
+          SELECT id, owner_authority_id, other_authority_id,
+                 {s}.strict_word_similarity(:skeletons, names) AS score
+            FROM search_documents
+           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<<%) names),
+        scored AS (
+          SELECT id, score FROM words WHERE {visible}
+          UNION ALL SELECT id, score FROM latin WHERE {visible}
+          UNION ALL SELECT id, score FROM skeleton WHERE {visible}
           UNION ALL
-          SELECT d.id, {s}.word_similarity(:words, d.names)
-            FROM search_documents d
-           WHERE :words <> '' AND :words OPERATOR({s}.<%) d.names AND {visible}
-          UNION ALL
-          SELECT d.id, {s}.word_similarity(:skeletons, d.names)
-            FROM search_documents d
-           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<%) d.names AND {visible}
-             AND {s}.word_similarity(:skeletons, d.names) >= {SKELETON_THRESHOLD}
-          UNION ALL
-          SELECT d.id, 1.0 FROM search_documents d WHERE d.reference ILIKE :like AND {visible}),
+          SELECT id, 1.0 FROM search_documents WHERE reference ILIKE :like AND {visible}),
         best AS (
           SELECT id, sum(score) AS score FROM scored GROUP BY id
           ORDER BY sum(score) DESC, id LIMIT :limit)
         SELECT d.object_type, d.object_id, d.reference, d.title,
-               CASE WHEN d.tsv @@ {tq}
-                    THEN ts_headline(d.config::regconfig, d.body, {tq}, '{opts}') END,
+               CASE WHEN :tq <> '' AND d.tsv @@ CAST(:tq AS tsquery)
+                    THEN ts_headline(d.config::regconfig, d.body, CAST(:tq AS tsquery),
+                                     '{opts}') END,
                best.score
           FROM best JOIN search_documents d ON d.id = best.id
          ORDER BY best.score DESC, d.id"""), params)
@@ -244,6 +260,6 @@ def _sqlite(session: Session, user: User, q: str, limit: int, content: bool) -> 
             skeleton = names.word_similarity(skeletons, r[4])
             score = max(names.word_similarity(words, r[4]),
                         skeleton if skeleton >= SKELETON_THRESHOLD else 0.0)
-            if score >= NAME_THRESHOLD:
+            if score >= (NAME_THRESHOLD if len(words.split()) <= 1 else MANY_WORDS_THRESHOLD):
                 add(Hit(r[0], r[1], r[2], r[3], None, score))
     return sorted(hits.values(), key=lambda h: -h.score)[:limit]
