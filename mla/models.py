@@ -832,8 +832,10 @@ class SearchDocument(Base):
         Index("ix_search_documents_owner", "owner_authority_id"),
         Index("ix_search_documents_other", "other_authority_id"),
         Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
-        Index("ix_search_documents_names", "names", postgresql_using="gin",
-              postgresql_ops={"names": "gin_trgm_ops"}),
+        # GiST, not GIN: walked nearest name first (KNN), so a common name costs the closest
+        # few documents, not all that contain it (mla/search/query.py).
+        Index("ix_search_documents_names", "names", postgresql_using="gist",
+              postgresql_ops={"names": "gist_trgm_ops"}),
         Index("ix_search_documents_reference", "reference", postgresql_using="gin",
               postgresql_ops={"reference": "gin_trgm_ops"}),
     )

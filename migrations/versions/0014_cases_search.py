@@ -189,9 +189,11 @@ def upgrade() -> None:
         op.execute("CREATE TRIGGER search_documents_tsv BEFORE INSERT OR UPDATE "
                    "ON search_documents FOR EACH ROW EXECUTE FUNCTION search_documents_tsv()")
         op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
-        for column in ("names", "reference"):
-            op.execute(f"CREATE INDEX ix_search_documents_{column} ON search_documents "
-                       f'USING gin ({column} "{schema}".gin_trgm_ops)')
+        # Names: GiST, walked nearest first; references: GIN, for ILIKE '%…%'.
+        op.execute("CREATE INDEX ix_search_documents_names ON search_documents "
+                   f'USING gist (names "{schema}".gist_trgm_ops)')
+        op.execute("CREATE INDEX ix_search_documents_reference ON search_documents "
+                   f'USING gin (reference "{schema}".gin_trgm_ops)')
     else:
         op.create_index("ix_search_documents_tsv", "search_documents", ["tsv"])
         op.create_index("ix_search_documents_names", "search_documents", ["names"])

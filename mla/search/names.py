@@ -38,15 +38,19 @@ def skeleton(word: str) -> str:
 def key(name: str) -> str:
     """What the index stores for a name: its words, then their skeletons."""
     found = words(name)
-    if not found:
-        return ""
-    return " ".join(found) + " " + " ".join(skeleton(w) for w in found)
+    bones = [skeleton(w) for w in found]
+    # Written without vowels already (Arabic, Hebrew): the skeletons are the words.
+    return " ".join(found if bones == found else found + bones)
 
 
 def query_keys(text: str) -> tuple[str, str]:
-    """The words of a query and their skeletons, each matched against `key`s."""
+    """The words of a query and their skeletons, each matched against `key`s; empty when
+    shorter than a trigram's worth of letters, which would match a large share of all names
+    ("mr", the skeleton of Omar, is in thousands)."""
     found = words(text)
-    return " ".join(found), " ".join(skeleton(w) for w in found)
+    latin_words = " ".join(found) if sum(len(w) for w in found) >= 3 else ""
+    bones = [b for b in (skeleton(w) for w in found) if len(b) >= 3]
+    return latin_words, " ".join(bones)
 
 
 def trigrams(text: str) -> set[str]:

@@ -36,6 +36,11 @@ MAX_LIMIT = 50
 # six-letter surname keeps 3 of its 7 trigrams (0.43).
 NAME_THRESHOLD = 0.4
 MANY_WORDS_THRESHOLD = 0.6
+# Documents a word query ranks at most: GIN cannot hand them out best first, and a word
+# in tens of thousands of documents would otherwise be ranked in all of them.
+WORD_CANDIDATES = 2000
+# Closest names taken from the GiST index per query, before ranking with the other matches.
+NAME_CANDIDATES = 50
 # Consonant skeletons are short and alike ("rs" for "euros"): they count only when nearly
 # equal, as a name written without its vowels is to the same name written with them.
 SKELETON_THRESHOLD = 0.7
@@ -144,29 +149,34 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
                                       "threshold": str(threshold)}).one()[2]
     params.update(tq=tsquery or "", words=words, skeletons=skeletons)
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
-    # One branch per index (the words' GIN, the names' and the references' trigram GINs),
-    # each materialized on its index alone, then kept if the user's authority is a party
-    # and scored; the scores are summed per document. With the party condition inside, or
-    # the four in one OR, the planner may walk every document of the authority instead.
+    # One branch per index, scored on its own, the scores summed per document: the words'
+    # GIN (materialized on the index alone, then kept where the user's authority is a
+    # party), the names' trigram GiST walked nearest first (a common surname is in
+    # thousands of documents: only the closest NAME_CANDIDATES are scored), the references'
+    # trigram GIN. The four in one OR let the planner walk all of the authority's documents.
     visible = "(owner_authority_id = :a OR other_authority_id = :a)"
     rows = session.execute(text(f"""
         WITH words AS MATERIALIZED (
           SELECT id, owner_authority_id, other_authority_id,
                  ts_rank(tsv, CAST(:tq AS tsquery)) AS score
-            FROM search_documents WHERE :tq <> '' AND tsv @@ CAST(:tq AS tsquery)),
+            FROM search_documents WHERE :tq <> '' AND tsv @@ CAST(:tq AS tsquery)
+           LIMIT {WORD_CANDIDATES}),
         latin AS MATERIALIZED (
           SELECT id, owner_authority_id, other_authority_id,
-                 {s}.word_similarity(:words, names) AS score
-            FROM search_documents WHERE :words <> '' AND :words OPERATOR({s}.<%) names),
+                 1 - (:words OPERATOR({s}.<<->) names) AS score
+            FROM search_documents
+           WHERE :words <> '' AND :words OPERATOR({s}.<%) names AND {visible}
+           ORDER BY :words OPERATOR({s}.<<->) names LIMIT {NAME_CANDIDATES}),
         skeleton AS MATERIALIZED (
           SELECT id, owner_authority_id, other_authority_id,
-                 {s}.strict_word_similarity(:skeletons, names) AS score
+                 1 - (:skeletons OPERATOR({s}.<<<->) names) AS score
             FROM search_documents
-           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<<%) names),
+           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<<%) names AND {visible}
+           ORDER BY :skeletons OPERATOR({s}.<<<->) names LIMIT {NAME_CANDIDATES}),
         scored AS (
           SELECT id, score FROM words WHERE {visible}
-          UNION ALL SELECT id, score FROM latin WHERE {visible}
-          UNION ALL SELECT id, score FROM skeleton WHERE {visible}
+          UNION ALL SELECT id, score FROM latin
+          UNION ALL SELECT id, score FROM skeleton
           UNION ALL
           SELECT id, 1.0 FROM search_documents WHERE reference ILIKE :like AND {visible}),
         best AS (
