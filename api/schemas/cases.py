@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.requests import RequestSummary
+
+# users.id is a 32-bit integer column.
+UserId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class CaseIn(BaseModel):
@@ -19,14 +23,15 @@ class CaseIn(BaseModel):
                            max_length=80)
     title: str = Field(max_length=300)
     description: str | None = Field(default=None, max_length=20000)
-    officers: list[int] | None = Field(
-        default=None, description="User ids of the responsible officers (default: you)")
+    officers: list[UserId] | None = Field(
+        default=None, max_length=50,
+        description="User ids of the responsible officers (default: you)")
 
 
 class CaseUpdateIn(BaseModel):
     title: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=20000)
-    officers: list[int] | None = None
+    officers: list[UserId] | None = Field(default=None, max_length=50)
     closed: bool | None = None
 
 
