@@ -20,11 +20,13 @@ from api.routers import (
     attachments,
     audit,
     auth,
+    cases,
     catalog,
     deadlines,
     directory,
     documents,
     requests,
+    search,
     stats,
     transfer,
     users,
@@ -89,7 +91,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(headers.SecurityHeaders,
                        static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
     for module in (auth, directory, requests, documents, attachments, deadlines, users, audit,
-                   catalog, alerts, stats, transfer):
+                   catalog, alerts, stats, transfer, cases, search):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     web.install(app)

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from mla import settings
-from mla.db import make_engine
+from mla.db import make_engine, modelled
 from mla.models import Base
 
 config = context.config
@@ -36,7 +36,7 @@ def run_migrations_online() -> None:
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     # Batch mode lets ALTER TABLE work on SQLite too.
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_name=modelled)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -176,3 +176,13 @@ def prepare(url: str, log: Callable[[str], None]) -> SchemaState:
         "(MLA_DATABASE_URL is unset)")
     upgrade(url)
     return SchemaState(current=state.head, head=state.head, known=True, empty=False)
+
+
+# What the database holds beside the models: SQLite's FTS5 index of the search documents and
+# its shadow tables (migration 0014), which no SQLAlchemy table describes.
+_UNMODELLED_TABLES = ("search_fts", "search_names")
+
+
+def modelled(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic `include_name`: compare everything but the tables above."""
+    return not (type_ == "table" and name is not None and name.startswith(_UNMODELLED_TABLES))

@@ -13,6 +13,7 @@ from mla.deadlines import service as deadlines
 from mla.mail import outbox as mail_outbox
 from mla.oncall import paging
 from mla.requests import lifecycle
+from mla.search import documents as search_documents
 from mla.transfer import outbox as transfer_outbox
 
 # Run in this order inside the transition's transaction.
@@ -29,3 +30,5 @@ def install() -> None:
     """Idempotent; cheap enough to call from every entry point."""
     lifecycle.set_hooks(TRANSITION_HOOKS)
     escalation.set_alert_hooks(ALERT_HOOKS)
+    # The search index is rewritten in the flush that changes a request, case or person.
+    search_documents.install()

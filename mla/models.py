@@ -24,6 +24,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mla.clock import utcnow
@@ -904,3 +905,134 @@ class ReceivedDocument(Base):
     validation: Mapped[dict[str, Any]] = mapped_column(JSON)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Cases, linked requests, persons and search (issue #22) -----------------------------
+# A case belongs to one authority and is never shown to another: the requests it groups are
+# shared with their counterparts, the grouping is not.
+
+
+class Case(Base):
+    """A dossier of one authority: a domestic investigation or proceeding and the requests,
+    outgoing and incoming, that serve it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("authority_id", "reference"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    # The authority's own reference (prosecutor's file number, investigation number).
+    reference: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    # Responsible officers: user ids of the same authority.
+    officers: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseRequest(Base):
+    """A request filed in a case. One case per request and authority: both parties may file
+    the same request, each in its own case."""
+
+    __tablename__ = "case_requests"
+    __table_args__ = (
+        UniqueConstraint("authority_id", "request_id"),
+        Index("ix_case_requests_case", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RequestLink(Base):
+    """`to_request` follows `from_request` (supplementary, preservation → production,
+    provisional arrest → extradition...), as recorded by one authority, which alone sees it."""
+
+    __tablename__ = "request_links"
+    __table_args__ = (
+        UniqueConstraint("authority_id", "from_request_id", "to_request_id", "kind"),
+        Index("ix_request_links_to", "to_request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    from_request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"))
+    to_request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Person(Base):
+    """A person (or company) a case is about, once, however many requests name them."""
+
+    __tablename__ = "persons"
+    __table_args__ = (
+        Index("ix_persons_case", "case_id"),
+        # Duplicate suggestions: the same date of birth among the authority's persons.
+        Index("ix_persons_authority_birth", "authority_id", "date_of_birth"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # As written in the original script, and in Latin letters (given, or transliterated).
+    name: Mapped[str] = mapped_column(String(300))
+    name_latin: Mapped[str] = mapped_column(String(300))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(2))
+    # Passport, identity card, telephone numbers...: [{"type": ..., "value": ...}].
+    identifiers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Request ids (of the case) that name this person.
+    request_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SearchDocument(Base):
+    """What the search box matches, one row per request, case or person, written by
+    mla/search/documents.py in the transaction that changes the object. `reference` is what
+    every role of a party may match (the status view shows it); the other columns are content.
+    The word index is `tsv` on PostgreSQL (kept by a trigger, in the row's language
+    configuration) and the FTS5 tables `search_fts` / `search_names` on SQLite (kept by
+    triggers, migration 0014)."""
+
+    __tablename__ = "search_documents"
+    __table_args__ = (
+        UniqueConstraint("object_type", "object_id"),
+        Index("ix_search_documents_owner", "owner_authority_id"),
+        Index("ix_search_documents_other", "other_authority_id"),
+        Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
+        # GiST, not GIN: walked nearest name first (KNN), so a common name costs the closest
+        # few documents, not all that contain it (mla/search/query.py).
+        Index("ix_search_documents_names", "names", postgresql_using="gist",
+              postgresql_ops={"names": "gist_trgm_ops"}),
+        Index("ix_search_documents_reference", "reference", postgresql_using="gin",
+              postgresql_ops={"reference": "gin_trgm_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # request | case | person
+    object_type: Mapped[str] = mapped_column(String(10))
+    object_id: Mapped[str] = mapped_column(String(36))
+    # Requests: the requesting and the requested authority; cases and persons: the owner only.
+    owner_authority_id: Mapped[int] = mapped_column(Integer)
+    other_authority_id: Mapped[int | None] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # Names in Latin letters and their consonant skeletons (mla/search/names.py).
+    names: Mapped[str] = mapped_column(Text)
+    # PostgreSQL text search configuration of the row's language (simple when unknown).
+    config: Mapped[str] = mapped_column(String(20))
+    tsv: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"))

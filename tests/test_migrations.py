@@ -27,7 +27,9 @@ def test_upgrade_head_on_empty_database_matches_models(backend, request, tmp_pat
     engine = db.make_engine(url)
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            MigrationContext.configure(conn, opts={"compare_type": True,
+                                                  "include_name": db.modelled}),
+            Base.metadata)
     assert diff == []
     # ...and migrations run back down and up again cleanly.
     command.downgrade(db.alembic_config(url), "base")

@@ -15,6 +15,7 @@ def page_routers() -> list[APIRouter]:
     """Every console router, in the order their routes are matched."""
     from api.web.pages import (
         alerts,
+        cases,
         drafting,
         identity,
         login,
@@ -26,7 +27,8 @@ def page_routers() -> list[APIRouter]:
     )
 
     return [login.router, identity.router, requests.router, translations.router,
-            drafting.router, alerts.router, oncall.router, stats.router, workflows.router]
+            drafting.router, alerts.router, oncall.router, stats.router, workflows.router,
+            cases.router]
 
 
 def install(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from mla import templates
-from mla.models import Attachment, AuditEvent
+from mla.models import Attachment, AuditEvent, Person
 from tests.api_helpers import Api
 from tests.app_routes import WRITES, console, routes
 
@@ -54,6 +54,11 @@ READS = {
     "GET /console/requests/{request_id}/translations": "request.read_translations",
     "GET /console/requests/{request_id}/edit": "request.read",
     "GET /console/attachments/{attachment_id}": "attachment.download",
+    "GET /cases/{case_id}": "case.read",
+    "GET /console/cases/{case_id}": "case.read",
+    "GET /console/cases/{case_id}/state-of-play.csv": "case.export",
+    "GET /cases/{case_id}/state-of-play": "case.state_of_play",
+    "GET /cases/{case_id}/state-of-play.csv": "case.export",
 }
 QUERY = {"/console/requests/{request_id}/translations": {"language": "en"}}
 # What only a content role may see of the case read below.
@@ -98,9 +103,18 @@ def _case_to_read(api: Api) -> dict[str, str]:
     return {"request_id": rid, "attachment_id": attachment["id"], "document_id": received["id"]}
 
 
+    case = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-9",
+                                                          "title": "Audited case"}).json()
+    api.call("fr.officer", "POST", f"/cases/{case['id']}/requests", json={"request_id": rid})
+    person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
+                      json={"name": "Someone"}).json()
+    return {"request_id": rid, "attachment_id": attachment["id"], "case_id": case["id"],
+            "person_id": person["id"]}
+
+
 def test_every_content_read_is_audited(api: Api) -> None:
     ids = _case_to_read(api) | {"user_id": str(api.world["fr.officer"].id)}
-    ids |= {"alert_id": "1", "deadline_id": "1"}
+    ids |= {"alert_id": "1", "deadline_id": "1", "link_id": "1"}
     content_routes, checked = [], []
     for route in routes(create_app()):
         if route.method != "GET" or not route.params or route.params <= REFERENCE_PARAMETERS:
@@ -119,7 +133,8 @@ def test_every_content_read_is_audited(api: Api) -> None:
             continue
         content_routes.append(route.key)
         assert route.key in READS, f"{route.key} shows content: name its audit action in READS"
-        object_id = ids[next(p for p in ("attachment_id", "request_id") if p in route.params)]
+        object_id = ids[next(p for p in ("attachment_id", "request_id", "case_id")
+                             if p in route.params)]
         entry = (READS[route.key], api.world["fr.officer"].id, object_id)
         assert entry in _audited(api, before), (
             f"{route.key} showed {shown} to fr.officer and left no audit entry {entry}; "
@@ -285,6 +300,106 @@ def _console_event(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
     rid = _draft(api)["id"]
     return "fr.officer", console(api, "fr.officer", "POST", f"/console/requests/{rid}/events",
                                  data={"event": "submit"}), rid
+
+
+def _new_case(api: Api, ctx: dict[str, Any]) -> str:
+    if "case" not in ctx:
+        ctx["case"] = api.call("fr.officer", "POST", "/cases", json={
+            "reference": "INV-AUDIT", "title": "Audited"}).json()["id"]
+    return str(ctx["case"])
+
+
+@exercise("POST /cases", "case.create")
+def _case_create(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-A1",
+                                                              "title": "Opened"})
+    return "fr.officer", response, response.json()["id"]
+
+
+@exercise("PATCH /cases/{case_id}", "case.update")
+def _case_update(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = _new_case(api, ctx)
+    return "fr.officer", api.call("fr.officer", "PATCH", f"/cases/{case}",
+                                  json={"title": "Renamed"}), case
+
+
+@exercise("POST /cases/{case_id}/requests", "case.add_request")
+def _case_add(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = _new_case(api, ctx)
+    ctx["in_case"] = _draft(api)["id"]
+    return "fr.officer", api.call("fr.officer", "POST", f"/cases/{case}/requests",
+                                  json={"request_id": ctx["in_case"]}), case
+
+
+@exercise("POST /cases/{case_id}/persons", "person.create")
+def _person_create(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = api.call("fr.officer", "POST", f"/cases/{_new_case(api, ctx)}/persons",
+                        json={"name": "IVANOV Sergei"})
+    ctx["person"] = response.json()["id"]
+    return "fr.officer", response, ctx["person"]
+
+
+@exercise("PATCH /persons/{person_id}", "person.update")
+def _person_update(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "fr.officer", api.call("fr.officer", "PATCH", f"/persons/{ctx['person']}",
+                                  json={"date_of_birth": "1979-03-02"}), ctx["person"]
+
+
+@exercise("DELETE /cases/{case_id}/requests/{request_id}", "case.remove_request")
+def _case_remove(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = _new_case(api, ctx)
+    return "fr.officer", api.call("fr.officer", "DELETE",
+                                  f"/cases/{case}/requests/{ctx['in_case']}"), case
+
+
+@exercise("POST /requests/{request_id}/links", "request.link")
+def _link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    earlier, later = _draft(api)["id"], _draft(api)["id"]
+    response = api.call("fr.officer", "POST", f"/requests/{later}/links",
+                        json={"kind": "follow_up", "follows": earlier})
+    ctx["link"] = (response.json()["id"], later)
+    return "fr.officer", response, later
+
+
+@exercise("DELETE /links/{link_id}", "request.unlink")
+def _unlink(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    link, later = ctx["link"]
+    return "fr.officer", api.call("fr.officer", "DELETE", f"/links/{link}"), later
+
+
+@exercise("POST /console/cases", "case.create")
+def _console_case(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = console(api, "fr.officer", "POST", "/console/cases",
+                       data={"reference": "INV-C1", "title": "From the console"})
+    found = re.search(r"/cases/([0-9a-f-]{36})", response.headers.get("location", ""))
+    assert found, response.text[:300]
+    ctx["console_case"] = found.group(1)
+    return "fr.officer", response, found.group(1)
+
+
+@exercise("POST /console/cases/{case_id}/requests", "case.add_request")
+def _console_case_add(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = ctx["console_case"]
+    ctx["console_in_case"] = _draft(api)
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/cases/{case}/requests",
+                                 data={"reference": ctx["console_in_case"]["reference"]}), case
+
+
+@exercise("POST /console/cases/{case_id}/persons", "person.create")
+def _console_person(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = console(api, "fr.officer", "POST", f"/console/cases/{ctx['console_case']}/persons",
+                       data={"name": "Someone Console"})
+    person = api.session.scalar(select(Person.id).where(Person.name == "Someone Console"))
+    api.session.commit()
+    return "fr.officer", response, str(person)
+
+
+@exercise("POST /console/requests/{request_id}/links", "request.link")
+def _console_link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    later = _draft(api)["id"]
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/requests/{later}/links",
+                                 data={"kind": "follow_up",
+                                       "follows": ctx["console_in_case"]["reference"]}), later
 
 
 @exercise("POST /console/deadlines/{deadline_id}/extensions", "deadline.extend")

@@ -39,8 +39,13 @@ def _values(api: Api) -> dict[str, list[str]]:
     alert = api.call("fr.contact_point", "GET", "/alerts").json()[0]
     received = api.call("ke.officer", "POST", f"/requests/{request['id']}/received-documents",
                         files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    case = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-1",
+                                                          "title": "Kestrel"}).json()
+    person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
+                      json={"name": "IVANOV Sergei"}).json()
     return {"document_id": [received.json()["id"]], "request_id": [request["id"]],
             "attachment_id": [attachment["id"]],
+            "case_id": [case["id"]], "person_id": [person["id"]], "link_id": ["1"],
             "alert_id": [str(alert["id"])], "user_id": [str(api.world["fr.officer"].id)],
             "code": ["FR-MJ"], "kind": ["mla.evidence"], "language": ["en"],
             "table": list(api.call("fr.officer", "GET", "/stats").json()["tables"])}

@@ -27,6 +27,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/requests/{request_id}/received-documents"): {
         "files": {"file": ("r.pdf", b"%PDF-1.7 not signed", "application/pdf")}},
     ("post", "/requests/{request_id}/mail/acknowledgement"): {"json": {}},
+    ("patch", "/cases/{case_id}"): {"json": {"title": "Mine now"}},
+    ("post", "/cases/{case_id}/requests"): {"json": {"request_id": "{request_id}"}},
+    ("post", "/cases/{case_id}/persons"): {"json": {"name": "Someone"}},
+    ("patch", "/persons/{person_id}"): {"json": {"name": "Someone"}},
+    ("post", "/requests/{request_id}/links"): {
+        "json": {"kind": "supplementary", "follows": "{request_id}"}},
 }
 
 
@@ -46,10 +52,29 @@ def _objects(api: Api) -> dict[str, str]:
     alert = api.call("ke.contact_point", "GET", "/alerts").json()[0]
     received = api.call("ke.officer", "POST", f"/requests/{incoming['id']}/received-documents",
                         files={"file": ("r.pdf", b"%PDF-1.7 not signed", "application/pdf")})
+    case = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-1",
+                                                          "title": "Kestrel"}).json()
+    api.call("fr.officer", "POST", f"/cases/{case['id']}/requests",
+             json={"request_id": request["id"]})
+    person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
+                      json={"name": "IVANOV Sergei"}).json()
+    other = api.file()
+    link = api.call("fr.officer", "POST", f"/requests/{other['id']}/links",
+                    json={"kind": "follow_up", "follows": request["id"]}).json()
     return {"document_id": received.json()["id"], "request_id": request["id"],
             "attachment_id": attachment["id"],
+            "case_id": case["id"], "person_id": person["id"], "link_id": str(link["id"]),
             "user_id": str(api.world["fr.officer"].id), "language": "en",
             "deadline_id": str(deadline["id"]), "alert_id": str(alert["id"])}
+
+
+def _filled(kwargs: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    """A sample body naming an object (`{request_id}`) names the owners' real one."""
+    if "json" not in kwargs:
+        return kwargs
+    body = {k: v.format(**ids) if isinstance(v, str) and "{" in v else v
+            for k, v in kwargs["json"].items()}
+    return {**kwargs, "json": body}
 
 
 def test_third_authority_gets_404_on_every_object_route(api: Api) -> None:
@@ -62,7 +87,7 @@ def test_third_authority_gets_404_on_every_object_route(api: Api) -> None:
             continue
         for method in operations:
             url = path.format(**{p: ids[p] for p in params})
-            kwargs = BODIES.get((method, path), {})
+            kwargs = _filled(BODIES.get((method, path), {}), ids)
             if method in ("post", "put", "patch"):
                 assert kwargs, f"add a sample body for {method.upper()} {path} to BODIES"
             # The stranger holds every role: none of them may learn the object exists.
@@ -94,6 +119,9 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/requests/{request_id}/received-documents": {},
     "/console/deadlines/{deadline_id}/extensions": {"days": "1", "reason": "r"},
     "/console/alerts/{alert_id}/{action}": {"note": "mine"},
+    "/console/cases/{case_id}/requests": {"reference": "FR-MJ-2026-00001"},
+    "/console/cases/{case_id}/persons": {"name": "Someone"},
+    "/console/requests/{request_id}/links": {"kind": "follow_up", "follows": "FR-MJ-2026-00001"},
 }
 
 

@@ -90,6 +90,12 @@ def _filters(cursor: str, now: str) -> dict[str, list[dict[str, Any]]]:
         "/console/workflows/{name}": [{"state": "transmitted"}],
         "/console/new/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
         "/console/incoming/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
+        # Each query finds FR's and KE's requests below, were they visible.
+        "/search": [{"q": "Kestrel"}, {"q": "shell company", "limit": 50}, {"q": "PLOVER"},
+                    {"q": "FR-MJ-2026"}, {"q": "OMONDI"}],
+        "/console/search": [{"q": "Kestrel"}, {"q": "wire transfers"}, {"q": "FR-MJ-2026"}],
+        "/cases": [{}, {"open_only": "true"},
+                   {"request_id": "00000000-0000-4000-8000-000000000000"}],
     }
 
 

@@ -112,8 +112,18 @@ def _cases(api: Api) -> dict[str, list[str]]:
         last_error="HTTP 422: invalid_content: Razorbill-peer-error"))
     api.session.commit()
 
+    # FR's case holding the request, with a person and a link: the owner's alone.
+    case = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-1",
+                                                          "title": "Kestrel"}).json()
+    api.call("fr.officer", "POST", f"/cases/{case['id']}/requests", json={"request_id": rid})
+    person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
+                      json={"name": "IVANOV Sergei", "request_ids": [rid]}).json()
+    link = api.call("fr.officer", "POST", f"/requests/{urgent['id']}/links",
+                    json={"kind": "follow_up", "follows": rid}).json()
+
     tables = api.call("fr.officer", "GET", "/stats").json()["tables"]
     return {
+        "case_id": [case["id"]], "person_id": [person["id"]], "link_id": [str(link["id"])],
         "request_id": [rid, eaw["id"], urgent["id"]], "attachment_id": [attachment.json()["id"]],
         "alert_id": [str(alert["id"])], "code": ["FR-MJ"], "kind": ["mla.evidence"],
         "table": list(tables), "language": ["fr"],

@@ -18,6 +18,7 @@ import workflows
 from api import projections
 from api.deps import SessionDep
 from api.headers import csp_for
+from api.web.pages.cases import request_case_context
 from api.web.pages.common import (
     LANGUAGES,
     countdown,
@@ -207,6 +208,7 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
                                                                                 request_row)]
                         if ctx["mine"] == "requesting" else [])
         ctx["received"] = incoming.for_request(session, request_row)
+        ctx.update(request_case_context(session, request_row, user))
         ctx["can_edit"] = (request_row.state == "draft" and ctx["mine"] == "requesting"
                            and user.role in filing.FILING_ROLES)
         if (ctx["mine"] == "requesting" and user.role in filing.FILING_ROLES
