@@ -23,6 +23,7 @@ from api.routers import (
     catalog,
     deadlines,
     directory,
+    profiles,
     requests,
     stats,
     transfer,
@@ -88,7 +89,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(headers.SecurityHeaders,
                        static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
     for module in (auth, directory, requests, attachments, deadlines, users, audit, catalog,
-                   alerts, stats, transfer):
+                   alerts, stats, transfer, profiles):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     web.install(app)

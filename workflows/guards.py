@@ -10,6 +10,7 @@ from sqlalchemy import select
 from mla import legal, templates
 from mla.errors import FieldProblem, GuardRejected
 from mla.models import RequestText
+from mla.profiles import checks as profile_checks
 from workflows.base import Context
 
 
@@ -71,9 +72,21 @@ def text_in_accepted_language(ctx: Context) -> None:
         )
 
 
+def profile_requirements(ctx: Context) -> None:
+    """What the requested State's profile makes a condition of execution (mla/profiles)."""
+    findings = [f for f in profile_checks.check_request(ctx.session, ctx.request) if f.mandatory]
+    if findings:
+        raise GuardRejected(
+            f"{ctx.request.requested_authority.code}'s profile has {len(findings)} requirement(s) "
+            f"this request does not meet; fix them before transmitting",
+            [FieldProblem(f.path, f.message) for f in findings],
+        )
+
+
 GUARDS = {
     "reason_required": reason_required,
     "refusal_grounds": refusal_grounds,
     "template_complete": template_complete,
     "text_in_accepted_language": text_in_accepted_language,
+    "profile_requirements": profile_requirements,
 }

@@ -36,7 +36,7 @@ DEFINITION = WorkflowDef(
         T("send_to_translation", ("approved",), "translating", "requesting",
           label="Send to translation"),
         T("transmit", ("approved", "translating"), "transmitted", "requesting",
-          guards=("template_complete", "text_in_accepted_language"),
+          guards=("template_complete", "text_in_accepted_language", "profile_requirements"),
           opens=("acknowledgement", "execution", "preservation"), label="Transmit"),
         T("acknowledge", ("transmitted",), "acknowledged", "requesting",
           closes=("acknowledgement",), label="Record acknowledgement"),

@@ -13,10 +13,19 @@ from api.web.session import PREFIX
 
 def page_routers() -> list[APIRouter]:
     """Every console router, in the order their routes are matched."""
-    from api.web.pages import alerts, drafting, login, oncall, requests, translations, workflows
+    from api.web.pages import (
+        alerts,
+        drafting,
+        login,
+        oncall,
+        profiles,
+        requests,
+        translations,
+        workflows,
+    )
 
     return [login.router, requests.router, translations.router, drafting.router, alerts.router,
-            oncall.router, workflows.router]
+            oncall.router, workflows.router, profiles.router]
 
 
 def install(app: FastAPI) -> None:

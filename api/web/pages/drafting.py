@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from api.deps import SessionDep
 from api.web import forms
+from api.web.pages import profiles
 from api.web.pages.common import (
     LANGUAGES,
     add_rows,
@@ -70,10 +71,12 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
         where = names.get(near, p.path)
         inner = p.path[len(near) + 1:] if p.path != near else ""
         summary.append((anchor, where + (f" ({inner})" if inner else ""), p.message))
+    # The requested State's requirements the draft does not meet yet (mla/profiles/checks).
+    findings = profiles.draft_findings(session, row) if row is not None else []
     ctx = {"kind": kind, "kind_label": kind_label(kind), "title": spec.title.get("en", kind),
            "version": version, "tree": tree, "header": header, "header_errors": rest,
            "summary": summary, "row": row, "nav": "new", "message": message,
-           "incoming": incoming, **_header_context(session, user, kind)}
+           "incoming": incoming, "findings": findings, **_header_context(session, user, kind)}
     return page(request, "form.html", ctx, status_code=status_code)
 
 
@@ -86,10 +89,13 @@ def choose_kind(request: Request, user: ConsoleUser) -> Response:
 
 
 @router.get("/new/{kind}", response_class=HTMLResponse)
-def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser) -> Response:
+def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser,
+             requested_authority: str = "") -> Response:
     _filing_role(user)
     _known_kind(kind)
-    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en"}
+    # Proposed by the competent-authority finder (console page profiles).
+    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en",
+                                              "requested_authority": requested_authority}
     return _form_page(request, session, user, kind=kind, version=templates.latest_version(kind),
                       data={}, header=header, problems=[])
 
