@@ -47,16 +47,20 @@ class Finding:
 
 # --- penalties ---------------------------------------------------------------------------
 
-_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
-          "twenty": 20, "thirty": 30}
+_WORDS = {  # numbers written out (en, fr, es), as penalties often are
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "un": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7,
+    "huit": 8, "neuf": 9, "dix": 10, "douze": 12, "quinze": 15, "vingt": 20, "uno": 1,
+    "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8,
+    "nueve": 9, "diez": 10, "doce": 12, "quince": 15, "veinte": 20}
 _UNITS = (  # unit words (en, fr, es) -> months per unit
     (r"years?|yrs?|ans?|années?|años?|anos?", 12.0),
     (r"months?|mois|mes(?:es)?", 1.0),
     (r"weeks?|semaines?|semanas?", 12 / 52),
     (r"days?|jours?|días?|dias?", 12 / 365),
 )
-_AMOUNT = re.compile(r"(\d+(?:[.,]\d+)?|" + "|".join(_WORDS) + r")\s*(?:\(\d+\)\s*)?"
+_AMOUNT = re.compile(r"\b(\d+(?:[.,]\d+)?|" + "|".join(_WORDS) + r")\s*(?:\(\d+\)\s*)?"
                      r"(" + "|".join(u for u, _ in _UNITS) + r")\b", re.IGNORECASE)
 _LIFE = re.compile(r"\blife\b|perp[ée]tuit|perpetua|cadena perpetua", re.IGNORECASE)
 

@@ -2,7 +2,8 @@
 executes it and where the request goes (EJN Atlas-like).
 
 Rows (`CompetentAuthority`) name a measure (a request kind, an EIO section C measure or "*")
-and an area, with the places it covers (empty: the whole country). The best row for a
+and an area (empty: the whole country), which covers its own name and the cities,
+districts or regions listed as its places. The best row for a
 question is, in this order: one naming the measure itself before one for any measure ("*"),
 then one whose area covers the place before the country-wide one. Places are compared folded
 (case, accents, spaces and hyphens ignored), so "Mombasa", "MOMBASA" and "mombasa " match.
@@ -70,9 +71,10 @@ def candidates(session: Session, country: str, measure: str,
     wanted = fold(place) if place and place.strip() else None
     scored = []
     for row in rows:
-        local = bool(row.places) and wanted is not None and wanted in {
-            fold(p) for p in row.places}
-        if row.places and not local:
+        # An area covers its own name and the places listed under it.
+        local = bool(row.area) and wanted is not None and wanted in {
+            fold(p) for p in (row.area, *row.places)}
+        if row.area and not local:
             continue
         scored.append((row.measure == measure, local, row))
     scored.sort(key=lambda s: (not s[0], not s[1], s[2].id))
