@@ -49,11 +49,16 @@ def find(request: Request, user: ConsoleUser, country: str = "", measure: str = 
     return redirect(f"{PREFIX}/profiles/{country}?{query}#finder-result")
 
 
-@router.get("/profiles/{country}", response_class=HTMLResponse)
-def country_page(request: Request, country: str, session: SessionDep, user: ConsoleUser,
+@router.get("/profiles/{code}", response_class=HTMLResponse)
+def country_page(request: Request, code: str, session: SessionDep, user: ConsoleUser,
                  measure: str | None = None, place: str | None = None) -> Response:
-    """A country's profile, its authorities' own profiles, its competent authorities, and
-    the finder's answer when a measure (and a place) is asked for."""
+    """A country's profile (`code` a country, or one of its authorities), its authorities'
+    own profiles, its competent authorities, and the finder's answer when a measure (and a
+    place) is asked for."""
+    country = code
+    if not model.COUNTRY.fullmatch(code):
+        authority = session.scalar(select(Authority).where(Authority.code == code))
+        country = authority.country if authority is not None else code
     profiles = service.listing(session, country)
     rows = list(session.scalars(select(CompetentAuthority).where(
         CompetentAuthority.country == country).order_by(CompetentAuthority.measure,
