@@ -336,6 +336,12 @@ def _console_alert(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, 
                                        data={"note": "on it"}), str(alert)
 
 
+@exercise("PUT /profiles/{code}", "profile.save")
+def _profile(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "ke.admin", api.call("ke.admin", "PUT", "/profiles/KE-ODPP",
+                                json={"languages": {"*": ["en"]}}), "KE-ODPP"
+
+
 def test_every_write_route_is_audited(api: Api) -> None:
     writes = [r for r in routes(create_app()) if r.method in WRITES]
     unexercised = {r.key for r in writes} - set(EXERCISES) - set(EXEMPT_WRITES)
