@@ -78,3 +78,24 @@ def test_the_draft_form_lists_the_profile_requirements(api: Api) -> None:
     assert 'href="#h-language"' in box and "required to transmit" in box
     assert "KE requires dual criminality" in box
     assert "data.dual_criminality_statement" in box
+
+
+def test_officer_records_why_a_request_came_back(api: Api) -> None:
+    request = api.file()
+    url = f"/requests/{request['id']}/transitions"
+    for user, event in (("fr.officer", "submit"), ("fr.supervisor", "approve"),
+                        ("fr.officer", "transmit"), ("fr.officer", "acknowledge")):
+        assert api.call(user, "POST", url, json={"event": event}).status_code == 200
+    _login(api, "fr.officer")
+    page = api.client.get(f"/console/requests/{request['id']}")
+    assert '<option value="wrong_authority">Sent to an authority that is not competent' \
+        in page.text
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    done = api.client.post(f"/console/requests/{request['id']}/events", data={
+        CSRF_FIELD: CSRF, "version": version, "event": "request_info",
+        "reason": "KE asks us to address the Mombasa court", "return_reason": "wrong_authority"},
+        follow_redirects=True)
+    assert done.status_code == 200
+    assert "came back: wrong authority" in done.text
+    history = api.call("fr.officer", "GET", f"/requests/{request['id']}/history").json()
+    assert history[-1]["data"] == {"return_reason": "wrong_authority"}

@@ -45,11 +45,12 @@ JSON = """{
 }
 """
 
-PROFILES_CSV = ",".join(profiles_io.PROFILE_COLUMNS) + """
-FR,*:fr,peer_transfer;email_signed_pdf,true,false,coercive,eaw_2002_584:12/4,untoc;eaw_2002_584,*:central,mla.evidence:90,"2026-01-15 | EJN Atlas | French only
-2026-02-01 | Circulaire | Originals by post",email:bepi@justice.example
-US,*:en,email_signed_pdf,perhaps,,advisory:mla.search_seizure,,untoc,*:sometimes,,no date here,
-"""
+PROFILES_CSV = ",".join(profiles_io.PROFILE_COLUMNS) + "\n" + (
+    'FR,*:fr,peer_transfer;email_signed_pdf,true,false,coercive,eaw_2002_584:12/4,'
+    'untoc;eaw_2002_584,*:central,mla.evidence:90,"2026-01-15 | EJN Atlas | French only\n'
+    '2026-02-01 | Circulaire | Originals by post",email:bepi@justice.example\n'
+    'US,*:en,email_signed_pdf,perhaps,,advisory:mla.search_seizure,,untoc,*:sometimes,,'
+    'no date here,\n')
 
 COMPETENT_CSV = ",".join(profiles_io.COMPETENT_COLUMNS) + """
 FR,mla.search_seizure,Lyon,Lyon;Villeurbanne,Parquet de Lyon,,direct,67 rue Servient,fr,
