@@ -23,7 +23,7 @@ Keys by kind ("languages", "transmission", "execution_days") take a request kind
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -81,6 +81,11 @@ def is_coercive(measure: str) -> bool:
     return bool(spec.get("coercive"))
 
 
+def _one_of(value: Any, allowed: Collection[str]) -> bool:
+    """`value in allowed` for whatever JSON gave (a list or an object is in no set)."""
+    return isinstance(value, str) and value in allowed
+
+
 def _kind_or_any(value: Any) -> bool:
     return value == "*" or value in kinds.all_kinds()
 
@@ -120,14 +125,14 @@ def validate_body(body: Any) -> list[FieldProblem]:
         _by_kind(body, "languages", _languages, "a list of ISO 639-1 codes, e.g. [\"en\"]",
                  problems)
     if "transmission" in body:
-        _by_kind(body, "transmission", lambda v: v in TRANSMISSIONS,
+        _by_kind(body, "transmission", lambda v: _one_of(v, TRANSMISSIONS),
                  "central or direct", problems)
     if "execution_days" in body:
         _by_kind(body, "execution_days",
                  lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 3650,
                  "a number of days, 1 to 3650", problems)
     channels = body.get("channels", [])
-    if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
+    if not isinstance(channels, list) or not all(_one_of(c, CHANNELS) for c in channels):
         problems.append(FieldProblem("channels", "a list of: " + ", ".join(CHANNELS)))
     for key in ("electronic_signature", "certified_translation"):
         if key in body and not isinstance(body[key], bool):
@@ -136,7 +141,7 @@ def validate_body(body: Any) -> list[FieldProblem]:
     _thresholds(body.get("penalty_thresholds"), problems)
     bases = body.get("legal_bases", [])
     known = legal.all_bases()
-    if not isinstance(bases, list) or any(b not in known for b in bases):
+    if not isinstance(bases, list) or not all(_one_of(b, known) for b in bases):
         problems.append(FieldProblem("legal_bases", "a list of legal basis codes: "
                                      + ", ".join(known)))
     _notes(body.get("notes"), problems)
@@ -163,7 +168,7 @@ def _dual_criminality(value: Any, problems: list[FieldProblem]) -> None:
                                      "a list of measures, or [\"coercive\"]"))
     else:
         for i, m in enumerate(listed):
-            if m not in allowed:
+            if not _one_of(m, allowed):
                 problems.append(FieldProblem(f"dual_criminality.measures.{i}",
                                              f"{m!r} is not \"coercive\", a request kind or "
                                              "an EIO section C measure (eio.c.*)"))

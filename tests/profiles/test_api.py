@@ -128,3 +128,12 @@ def test_return_reasons_are_structured_and_counted(api: Api) -> None:
 def _records(api: Api, user: str, name: str) -> list[dict[str, Any]]:
     table = api.call(user, "GET", "/stats").json()["tables"][name]
     return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+
+
+def test_odd_json_shapes_are_422_never_500(api: Api) -> None:
+    for body in ({"channels": [{"a": 1}]}, {"legal_bases": [["untoc"]]},
+                 {"transmission": {"*": ["central"]}},
+                 {"dual_criminality": {"measures": [{"x": 1}]}},
+                 {"languages": {"*": [1]}}, {"notes": [[]]}, {"contact": {"email": 5}},
+                 {"execution_days": {"*": True}}, {"penalty_thresholds": {"untoc": [12]}}):
+        assert refusal(api.call("ke.admin", "PUT", "/profiles/KE-ODPP", json=body), 422)
