@@ -25,6 +25,7 @@ from api.routers import (
     deadlines,
     directory,
     documents,
+    profiles,
     requests,
     search,
     stats,
@@ -91,7 +92,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(headers.SecurityHeaders,
                        static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
     for module in (auth, directory, requests, documents, attachments, deadlines, users, audit,
-                   catalog, alerts, stats, transfer, cases, search):
+                   catalog, alerts, stats, transfer, cases, search, profiles):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     web.install(app)

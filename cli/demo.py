@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.orm import Session
 
+from cli import profiles
 from cli.output import table
 from mla import audit, db, security, settings, templates
 from mla.clock import utcnow
@@ -131,6 +132,7 @@ def populate(engine: Engine, echo: Callable[[str], None]) -> None:
     with unit_of_work(engine) as s:
         seed(s)
         seed_oncall(s)
+        profiles.seed_demo(s)
         done = bool(demo_requests(s))
     if done:
         echo(f"The demo data is already in this database: showing it again, as it is now. "

@@ -9,6 +9,7 @@ import click
 
 from cli import admin, certs, output, stats, transfer
 from cli import directory as directory_commands
+from cli import profiles as profile_commands
 from cli import templates as template_commands
 from cli import worker as worker_loop
 from cli.output import database_option, table
@@ -203,6 +204,7 @@ def diagram(name: str) -> None:
 # Wired here, in one place: each module lists the groups it adds.
 admin.register(main)
 directory_commands.register(main)
+profile_commands.register(main)
 transfer.register(main)
 certs.register(main)
 main.add_command(template_commands.templates)

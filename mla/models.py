@@ -1036,3 +1036,49 @@ class SearchDocument(Base):
     # PostgreSQL text search configuration of the row's language (simple when unknown).
     config: Mapped[str] = mapped_column(String(20))
     tsv: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"))
+
+
+# --- country profiles and competent authorities (mla/profiles/) ----------------------------
+
+class Profile(Base):
+    """What a State (code "KE") or one of its authorities (code "KE-ODPP") requires of the
+    requests it receives; an authority's profile overrides its country's, key by key. The
+    requirements are one JSON document checked by mla/profiles/model.py (shape in README)."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    # Set for an authority's profile when the authority is in the directory.
+    authority_id: Mapped[int | None] = mapped_column(ForeignKey("authorities.id"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CompetentAuthority(Base):
+    """Who executes a measure in a place of a country, and whether a request for it goes
+    there directly or through the central authority (EJN Atlas-like)."""
+
+    __tablename__ = "competent_authorities"
+    __table_args__ = (
+        UniqueConstraint("country", "measure", "area",
+                         name="uq_competent_authorities_country_measure_area"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    # A request kind, an EIO Annex A section C measure (eio.c.*) or "*" (any measure).
+    measure: Mapped[str] = mapped_column(String(80))
+    # The area's name as people write it; "" is the whole country.
+    area: Mapped[str] = mapped_column(String(200))
+    # Cities, districts and regions the area covers, folded for matching (mla/profiles/finder).
+    places: Mapped[list[str]] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(300))
+    # The executing authority's directory code, when it is in this instance's directory.
+    authority_code: Mapped[str | None] = mapped_column(String(32))
+    transmission: Mapped[str] = mapped_column(String(10))
+    contact: Mapped[str] = mapped_column(Text, default="")
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")

@@ -47,10 +47,11 @@ DEFINITION = WorkflowDef(
         T("approve", ("in_review",), "approved", "requesting", roles=("supervisor",),
           label="Approve"),
         T("transmit", ("approved",), "provisional_arrest_requested", "requesting",
-          kinds=PROVISIONAL, guards=("template_complete", "text_in_accepted_language"),
+          kinds=PROVISIONAL, guards=("template_complete", "text_in_accepted_language",
+                                     "profile_requirements"),
           label="Transmit request for provisional arrest"),
         T("transmit", ("approved",), "formal_request_received", "requesting", kinds=FORMAL,
-          guards=("template_complete", "text_in_accepted_language"),
+          guards=("template_complete", "text_in_accepted_language", "profile_requirements"),
           label="Transmit extradition request"),
         # The arrest is the trigger of ECE art. 16(4) (18/40 days), UN Model art. 9(4) and
         # EAW art. 17(3) (60 days to the final decision).

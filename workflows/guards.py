@@ -14,6 +14,7 @@ from mla import legal, templates
 from mla.clock import utcnow
 from mla.errors import FieldProblem, GuardRejected
 from mla.models import HistoryEvent, RequestText
+from mla.profiles import checks as profile_checks
 from workflows.base import Context
 
 
@@ -196,6 +197,17 @@ def validated_when_required(ctx: Context) -> None:
         )
 
 
+def profile_requirements(ctx: Context) -> None:
+    """What the requested State's profile makes a condition of execution (mla/profiles)."""
+    findings = [f for f in profile_checks.check_request(ctx.session, ctx.request) if f.mandatory]
+    if findings:
+        raise GuardRejected(
+            f"{ctx.request.requested_authority.code}'s profile has {len(findings)} requirement(s) "
+            f"this request does not meet; fix them before transmitting",
+            [FieldProblem(f.path, f.message) for f in findings],
+        )
+
+
 GUARDS = {
     "agreed_date": agreed_date,
     "counterpart_report": counterpart_report,
@@ -206,4 +218,5 @@ GUARDS = {
     "text_in_accepted_language": text_in_accepted_language,
     "validation_needed": validation_needed,
     "validated_when_required": validated_when_required,
+    "profile_requirements": profile_requirements,
 }

@@ -47,7 +47,7 @@ DEFINITION = WorkflowDef(
           label="Send to translation"),
         T("transmit", ("approved", "translating", "validated"), "transmitted", "requesting",
           guards=("template_complete", "validated_when_required",
-                  "text_in_accepted_language"),
+                  "text_in_accepted_language", "profile_requirements"),
           opens=("acknowledgement", "recognition", "production", "preservation",
                  "suggested_date"), label="Transmit"),
         T("acknowledge", ("transmitted",), "acknowledged", "requesting",

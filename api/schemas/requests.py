@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import AuthorityRef
 from api.schemas.deadlines import DeadlineOut
+
+# mla.profiles.model.RETURN_REASONS (a test keeps them equal).
+ReturnReason = Literal["incomplete", "wrong_authority", "language"]
 
 
 class FileRequestIn(BaseModel):
@@ -86,6 +89,16 @@ class TransitionIn(BaseModel):
     agreed_date: date | None = Field(
         default=None, description="reschedule_surrender: the new surrender date agreed with "
         "the issuing authority (EAW art. 23(3)-(4)); surrender is due within 10 days of it")
+    # Why the request came back, counted in the statistics (mla/stats/returns.py).
+    return_reason: ReturnReason | None = Field(
+        default=None, description="On request_info and refuse: incomplete, wrong_authority "
+                                  "or language (why the request came back)")
+
+    @model_validator(mode="after")
+    def _reason_where_it_means_something(self) -> TransitionIn:
+        if self.return_reason is not None and self.event not in ("request_info", "refuse"):
+            raise ValueError("return_reason is only for the events request_info and refuse")
+        return self
 
 
 class TranslationIn(BaseModel):

@@ -20,6 +20,7 @@ def page_routers() -> list[APIRouter]:
         identity,
         login,
         oncall,
+        profiles,
         requests,
         stats,
         translations,
@@ -28,7 +29,7 @@ def page_routers() -> list[APIRouter]:
 
     return [login.router, identity.router, requests.router, translations.router,
             drafting.router, alerts.router, oncall.router, stats.router, workflows.router,
-            cases.router]
+            cases.router, profiles.router]
 
 
 def install(app: FastAPI) -> None:

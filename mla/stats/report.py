@@ -45,6 +45,7 @@ from mla.models import User
 from mla.stats.durations import duration_tables
 from mla.stats.periods import month_label, month_start
 from mla.stats.query import Query, Report, Table, apply_settings, prepare
+from mla.stats.returns import return_tables
 from mla.stats.sections import caseload_tables, counterpart_tables, deadline_tables, refusal_tables
 
 SECTIONS: dict[str, Callable[[Session, Query], list[Table]]] = {
@@ -53,6 +54,7 @@ SECTIONS: dict[str, Callable[[Session, Query], list[Table]]] = {
     "durations": duration_tables,
     "deadlines": deadline_tables,
     "refusals": refusal_tables,
+    "returns": return_tables,
 }
 TABLES: dict[str, str] = {
     "by_kind": "caseload", "by_state": "caseload", "by_counterpart": "counterparts",
@@ -61,6 +63,7 @@ TABLES: dict[str, str] = {
     "deadlines": "deadlines", "deadlines_by_period": "deadlines",
     "overdue_by_counterpart": "deadlines",
     "refusal_grounds": "refusals", "refusals_by_period": "refusals",
+    "return_reasons": "returns", "returns_by_period": "returns",
 }
 
 
@@ -84,6 +87,8 @@ deadlines = _section("deadlines")
 deadlines.__doc__ = "Share of deadlines met, running and overdue now, overdue by counterpart."
 refusals = _section("refusals")
 refusals.__doc__ = "Refusal grounds ranked, overall and per period."
+returns = _section("returns")
+returns.__doc__ = "Information requests and refusals by structured return reason."
 
 
 def report(session: Session, user: User | None, *, since: datetime | date | None = None,

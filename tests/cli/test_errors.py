@@ -36,6 +36,7 @@ SAMPLES = {
     "full_name": "Camille Martin", "kind": "mla.evidence", "network": "national",
     "code": "KE-ODPP", "url": "http://127.0.0.1:1", "country": "FR", "name": "Ministry",
     "timezone": "Europe/Paris", "languages": "fr,en", "kid": "kid-1", "month": "2026-01",
+    "measure": "mla.evidence",
 }
 DATABASE_MISTAKES = ("no tables", "unreachable sqlite", "unreachable postgresql")
 

@@ -536,6 +536,12 @@ def _console_receive_pdf(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Resp
     return "ke.officer", response, rid
 
 
+@exercise("PUT /profiles/{code}", "profile.save")
+def _profile(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "ke.admin", api.call("ke.admin", "PUT", "/profiles/KE-ODPP",
+                                json={"languages": {"*": ["en"]}}), "KE-ODPP"
+
+
 def test_every_write_route_is_audited(api: Api) -> None:
     writes = [r for r in routes(create_app()) if r.method in WRITES]
     unexercised = {r.key for r in writes} - set(EXERCISES) - set(EXEMPT_WRITES)

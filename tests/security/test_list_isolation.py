@@ -43,6 +43,11 @@ EXEMPT = {
     "/templates/{kind}/example": "public reference data", "/workflows": "public reference data",
     "/workflows/{name}/diagram": "public reference data",
     "/console/login": "the login page, before anyone is known",
+    "/profiles": "country profiles, shared reference data (README)",
+    "/profiles/measures": "public reference data",
+    "/finder": "competent authorities, shared reference data (README)",
+    "/console/profiles": "country profiles, shared reference data (README)",
+    "/console/profiles/find": "a redirect to a country's profile page",
 }
 # Path parameters that name reference data (not an owned object): the values to walk.
 PATH_VALUES: dict[str, list[dict[str, str]]] = {
@@ -88,7 +93,8 @@ def _filters(cursor: str, now: str) -> dict[str, list[dict[str, Any]]]:
             {"sort": "kind", "order": "asc"}],
         "/console/alerts": [{}, {"status": "open"}, {"status": "acknowledged"}],
         "/console/workflows/{name}": [{"state": "transmitted"}],
-        "/console/new/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
+        "/console/new/{kind}": [{}, {"legal_basis": "eio_2014_41"},
+                                {"requested_authority": "KE-ODPP"}],
         "/console/incoming/{kind}": [{}, {"legal_basis": "eio_2014_41"}],
         # Each query finds FR's and KE's requests below, were they visible.
         "/search": [{"q": "Kestrel"}, {"q": "shell company", "limit": 50}, {"q": "PLOVER"},

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from api.deps import SessionDep
 from api.web import forms
+from api.web.pages import profiles
 from api.web.pages.common import (
     LANGUAGES,
     add_rows,
@@ -75,10 +76,12 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
         where = names.get(near, p.path)
         inner = p.path[len(near) + 1:] if p.path != near else ""
         summary.append((anchor, where + (f" ({inner})" if inner else ""), p.message))
+    # The requested State's requirements the draft does not meet yet (mla/profiles/checks).
+    findings = profiles.draft_findings(session, row) if row is not None else []
     ctx = {"kind": kind, "kind_label": kind_label(kind), "title": spec.title.get("en", kind),
            "version": version, "tree": tree, "header": header, "header_errors": rest,
            "summary": summary, "row": row, "nav": "new", "message": message,
-           "incoming": incoming, **_header_context(session, user, kind)}
+           "incoming": incoming, "findings": findings, **_header_context(session, user, kind)}
     return page(request, "form.html", ctx, status_code=status_code)
 
 
@@ -92,12 +95,14 @@ def choose_kind(request: Request, user: ConsoleUser) -> Response:
 
 @router.get("/new/{kind}", response_class=HTMLResponse)
 def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser,
-             legal_basis: str = "") -> Response:
+             legal_basis: str = "", requested_authority: str = "") -> Response:
     """`?legal_basis=eio_2014_41` opens the official form of that instrument (EIO Annex A,
-    EAW, EPOC, EPOC-PR) with the basis chosen."""
+    EAW, EPOC, EPOC-PR) with the basis chosen; `?requested_authority=` is the authority the
+    competent-authority finder proposed (console page profiles)."""
     _filing_role(user)
     _known_kind(kind)
-    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en", "legal_basis": legal_basis}
+    header = dict.fromkeys(NEW_HEADER, "") | {"language": "en", "legal_basis": legal_basis,
+                                              "requested_authority": requested_authority}
     return _form_page(request, session, user, kind=kind,
                       version=templates.latest_version(kind, legal_basis or None),
                       data={}, header=header, problems=[])

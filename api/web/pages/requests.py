@@ -47,9 +47,12 @@ from mla.errors import (
 from mla.mail import outbox as mail_outbox
 from mla.models import Authority, Deadline, User
 from mla.models import Request as MlaRequest
+from mla.profiles.model import RETURN_REASONS
 from mla.requests import attachments, documents, filing, lifecycle, listing, translations
 from mla.transfer import log as transfer_log
 from workflows.guards import REPORT_CHANNELS
+
+RETURN_EVENTS = ("request_info", "refuse")
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
@@ -186,6 +189,8 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         "r": request_row, "content": content, "kind": kind_label(request_row.kind),
         "state": state_label(request_row.workflow, request_row.state),
         "actions": actions, "grounds": grounds, "history": history,
+        "return_reasons": RETURN_REASONS if any(a["event"] in RETURN_EVENTS for a in actions)
+        else {},
         "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
         "transfers": [{"m": projections.transfer_message(m, user), "at": local(m.at, tz),
                        "delivered": local(m.delivered_at, tz),
@@ -259,6 +264,10 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
     if occurred:
         # The browser's local time, read in the user's time zone (the page says which).
         data["occurred_at"] = _local_instant(occurred, user_tz(user))
+    # Why the request came back (mla/stats/returns.py); the menu offers only known reasons.
+    return_reason = str(form.get("return_reason") or "")
+    if event in RETURN_EVENTS and return_reason in RETURN_REASONS:
+        data["return_reason"] = return_reason
     version = str(form.get("version") or "")
     expected = form_version(version)
     try:
