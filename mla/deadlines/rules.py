@@ -25,6 +25,12 @@ NO_MAXIMUM_STEP_DAYS = 365
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    kind: str
+    link: str
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     timer: str
@@ -43,6 +49,10 @@ class Rule:
     starts_from: str | None = None
     on_expiry: str | None = None
     retired: bool = False
+    # What the side whose clock it is files to meet it, when the step that closes it is the
+    # other side's (the formal extradition request after a provisional arrest): the kind of
+    # request, and the link (mla/cases/links.yaml) that ties it to this one.
+    follow_up: FollowUp | None = None
 
     def extension_left(self, extended_days: int) -> int:
         """Days a supervisor may still add (one extension of at most a year where the law
@@ -129,6 +139,16 @@ def _period(raw: Any, where: str) -> dict[str, Any]:
     return dict(raw)
 
 
+def _follow_up(raw: Any, known_kinds: list[str], where: str) -> FollowUp | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"kind", "link"}:
+        raise ValueError(f"{where}: follow_up is {{kind: <request kind>, link: <link kind>}}")
+    if raw["kind"] not in known_kinds:
+        raise ValueError(f"{where}: follow_up kind {raw['kind']!r} is no request kind")
+    return FollowUp(str(raw["kind"]), str(raw["link"]))
+
+
 def load(path: Path | None = None) -> Rules:
     path = path or Path(__file__).parents[1] / "data" / "deadlines.yaml"
     raw = yaml.safe_load(path.read_text("utf-8"))
@@ -176,6 +196,7 @@ def load(path: Path | None = None) -> Rules:
             starts_from=spec.get("starts_from"),
             on_expiry=spec.get("on_expiry"),
             retired=bool(spec.get("retired", False)),
+            follow_up=_follow_up(spec.get("follow_up"), known_kinds, where),
         )
     ladder = []
     for step in raw["escalation"]:

@@ -211,6 +211,24 @@ def register_received(
     )
 
 
+def follow_up_draft(source: Request, kind: str) -> dict[str, Any]:
+    """The form of a new request of `kind` that follows `source` (the formal extradition
+    request after the provisional arrest): every field of `source` the new template has
+    with the same name and type, and that is valid there (the person, the offence, the
+    facts are not typed twice)."""
+    version = templates.latest_version(kind, source.legal_basis)
+    root = templates.get(kind, version).root
+    carried = {}
+    for name, value in (source.data or {}).items():
+        mine = templates.get(source.kind, source.template_version).root.child(name)
+        theirs = root.child(name)
+        if mine is not None and theirs is not None and mine.type == theirs.type:
+            carried[name] = value
+    wrong = {p.path.split(".")[0] for p in templates.validate(kind, carried, version,
+                                                               complete=False)}
+    return {k: v for k, v in carried.items() if k not in wrong}
+
+
 def _basis_fits(kind: str, version: int, legal_basis: str) -> list[FieldProblem]:
     """An official form's version (EIO Annex A, EAW, EPOC…) is for its instrument only."""
     spec = templates.get(kind, version)

@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
+from starlette.requests import Request
 
 import workflows
 from api.deps import SessionDep
@@ -20,6 +21,31 @@ from mla.models import User
 LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
              "ru": "Russian", "es": "Spanish", "de": "German", "it": "Italian",
              "pt": "Portuguese", "sw": "Swahili", "nl": "Dutch"}
+
+
+# The six official languages of the United Nations, which the legal texts shown to people
+# (deadline titles, template labels) exist in.
+UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+
+
+def reader_language(request: Request, user: User) -> str:
+    """The language the reader reads: the browser's first choice among the six UN languages,
+    else the first of the user's authority's languages that is one, else English."""
+    choices = []
+    for position, part in enumerate(request.headers.get("accept-language", "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        primary = tag.split("-")[0].lower()
+        if primary in UN_LANGUAGES and quality > 0:
+            choices.append((-quality, position, primary))
+    if choices:
+        return min(choices)[2]
+    return next((lang for lang in user.authority.languages if lang in UN_LANGUAGES), "en")
 
 
 def local(instant: datetime | None, tz: str) -> str:

@@ -4,9 +4,9 @@ draft until it is submitted for review."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
@@ -25,6 +25,7 @@ from api.web.pages.common import (
 )
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import access, audit, kinds, legal, templates
+from mla.cases import links
 from mla.deadlines.rules import urgent_periods
 from mla.errors import Conflict, DomainError, FieldProblem, InvalidInput
 from mla.models import Authority, User
@@ -38,8 +39,8 @@ HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "L
                  "requesting_authority": "Requesting authority",
                  "counterpart_reference": "Their reference",
                  "urgency_reasons": "Reasons for urgency"}
-NEW_HEADER = ("requested_authority", "legal_basis", "title", "language", "urgent",
-              "urgency_reasons")
+NEW_HEADER = ("requested_authority", "legal_basis", "title", "language", "follows", "link",
+              "urgent", "urgency_reasons")
 INCOMING_HEADER = ("requesting_authority", "counterpart_reference", "legal_basis", "title",
                    "language", "urgent", "urgency_reasons")
 
@@ -95,17 +96,33 @@ def choose_kind(request: Request, user: ConsoleUser) -> Response:
 
 @router.get("/new/{kind}", response_class=HTMLResponse)
 def new_form(request: Request, kind: str, session: SessionDep, user: ConsoleUser,
-             legal_basis: str = "", requested_authority: str = "") -> Response:
+             legal_basis: str = "", requested_authority: str = "",
+             follows: uuid.UUID | None = None,
+             link: Annotated[str, Query(max_length=40)] = "") -> Response:
     """`?legal_basis=eio_2014_41` opens the official form of that instrument (EIO Annex A,
     EAW, EPOC, EPOC-PR) with the basis chosen; `?requested_authority=` is the authority the
-    competent-authority finder proposed (console page profiles)."""
+    competent-authority finder proposed (console page profiles).
+    `?follows=<request>&link=<kind of link>` starts the request that follows another (the
+    formal extradition request after the provisional arrest): same parties, basis and
+    language, the fields they share filled in, and the link made when it is saved."""
     _filing_role(user)
     _known_kind(kind)
     header = dict.fromkeys(NEW_HEADER, "") | {"language": "en", "legal_basis": legal_basis,
                                               "requested_authority": requested_authority}
+    data: dict[str, Any] = {}
+    if follows is not None:
+        source = with_content(session, follows, user)
+        header |= {"requested_authority": source.requested_authority.code
+                   if source.requesting_authority_id == user.authority_id
+                   else source.requesting_authority.code,
+                   "legal_basis": legal_basis or source.legal_basis,
+                   "title": source.title, "language": source.language,
+                   "follows": str(source.id), "link": link,
+                   "follows_reference": source.reference}
+        data = filing.follow_up_draft(source, kind)
     return _form_page(request, session, user, kind=kind,
-                      version=templates.latest_version(kind, legal_basis or None),
-                      data={}, header=header, problems=[])
+                      version=templates.latest_version(kind, header["legal_basis"] or None),
+                      data=data, header=header, problems=[])
 
 
 @router.post("/new/{kind}", response_class=HTMLResponse)
@@ -144,6 +161,14 @@ def register_incoming(request: Request, kind: str, form: CheckedForm, session: S
     return redirect(f"{PREFIX}/requests/{row.id}")
 
 
+def _request_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidInput("the request this one follows is not a request id", [
+            FieldProblem("follows", "open the form again from the earlier request")]) from None
+
+
 def _file_from_form(request: Request, session: SessionDep, user: User, kind: str,
                     form: FormData, *, incoming: bool) -> MlaRequest | Response:
     """The new request (a draft we send, or one we received), or the form again: with a
@@ -179,6 +204,11 @@ def _file_from_form(request: Request, session: SessionDep, user: User, kind: str
                                         **common) if incoming
                else filing.file_request(session, user, requested_authority_id=party.id,
                                         **common))
+        if header.get("follows"):
+            # In the same transaction: a request saved without the link it was started
+            # for would have to be found and linked by hand.
+            links.create_link(session, user, from_request_id=_request_id(header["follows"]),
+                              to_request_id=row.id, kind=header["link"])
         session.commit()
     except InvalidInput as exc:
         session.rollback()

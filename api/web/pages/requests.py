@@ -26,6 +26,7 @@ from api.web.pages.common import (
     form_version,
     kind_label,
     local,
+    reader_language,
     state_label,
     user_tz,
     with_content,
@@ -59,7 +60,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRo
 PER_PAGE = 20
 
 
-def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
+def _deadline_rows(items: list[Deadline], user: User, lang: str) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for d in items:
@@ -77,6 +78,8 @@ def _deadline_rows(items: list[Deadline], user: User) -> list[dict[str, Any]]:
             else "",
             "extend_left": rule.extension_left(d.extended_days) if may_extend else 0,
             "extension_citation": rule.extension_citation or "",
+            "title": rule.title_in(lang), "ours": d.acting_authority_id == user.authority_id,
+            "follow_up": rule.follow_up,
         })
     return rows
 
@@ -152,7 +155,8 @@ def _report(data: dict[str, Any] | None, by_officer: bool, other: str) -> str:
                                                                  else "")
 
 
-def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -> dict[str, Any]:
+def _request_context(request: Request, session: SessionDep, request_row: MlaRequest,
+                     user: User) -> dict[str, Any]:
     content = access.can_read_content(user)
     tz = user_tz(user)
     wf = workflows.get(request_row.workflow)
@@ -183,7 +187,9 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
             "report": _report(e.data, e.actor is not None,
                               request_row.requested_authority.code),
         })
+    lang = reader_language(request, user)
     ctx: dict[str, Any] = {
+        "lang": lang,
         "today": utcnow().astimezone(ZoneInfo(tz)).date().isoformat(),
         "channels": REPORT_CHANNELS,
         "r": request_row, "content": content, "kind": kind_label(request_row.kind),
@@ -191,7 +197,7 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         "actions": actions, "grounds": grounds, "history": history,
         "return_reasons": RETURN_REASONS if any(a["event"] in RETURN_EVENTS for a in actions)
         else {},
-        "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user),
+        "deadlines": _deadline_rows(deadlines.for_request(session, request_row), user, lang),
         "transfers": [{"m": projections.transfer_message(m, user), "at": local(m.at, tz),
                        "delivered": local(m.delivered_at, tz),
                        "retry": local(m.next_attempt_at, tz)}
@@ -202,9 +208,16 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
         "updated": local(request_row.updated_at, tz),
         "final": wf.is_final(request_row.state),
     }
+    # What our side must do before a clock of ours runs out, where the step that stops it is
+    # not ours to take (e.g. the formal request after a provisional arrest: we file it).
+    ctx["our_clocks"] = [d for d in ctx["deadlines"]
+                         if d["ours"] and d["out"].status in ("running", "overdue")]
+    ctx["may_file"] = content and user.role in filing.FILING_ROLES
+    ctx["follow_up_labels"] = {d["follow_up"].kind: kind_label(d["follow_up"].kind)
+                               for d in ctx["our_clocks"] if d["follow_up"]}
     if content:
-        ctx["languages"] = [(lang, LANGUAGES.get(lang, lang))
-                            for lang in translations.texts(session, request_row)]
+        ctx["languages"] = [(code, LANGUAGES.get(code, code))
+                            for code in translations.texts(session, request_row)]
         ctx["attachments"] = attachments.for_request(session, request_row, user)
         ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
         ctx["pdf"] = document_service.available()
@@ -229,7 +242,7 @@ def _request_context(session: SessionDep, request_row: MlaRequest, user: User) -
 def request_page(request: Request, request_id: uuid.UUID, session: SessionDep,
                  user: ConsoleUser) -> Response:
     row = access.get_request(session, request_id, user)
-    ctx = _request_context(session, row, user)
+    ctx = _request_context(request, session, row, user)
     if ctx["content"]:
         audit.record(session, "request.read", actor=user, object_type="request",
                      object_id=str(row.id), detail={"via": "console"})
@@ -278,7 +291,7 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
         session.rollback()
         row = access.get_request(session, request_id, user)
         problems = getattr(exc, "problems", [])
-        ctx = _request_context(session, row, user)
+        ctx = _request_context(request, session, row, user)
         ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
                    received_on=data.get("received_on"), channel=data.get("channel"),
                    chosen_grounds=grounds, agreed_date=agreed, occurred_at=occurred)
@@ -317,13 +330,13 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
     except InvalidInput as exc:
         session.rollback()
         row = access.get_request(session, deadline.request_id, user)
-        ctx = _request_context(session, row, user)
+        ctx = _request_context(request, session, row, user)
         ctx.update(extend_error={"id": deadline_id, "detail": exc.detail,
                                  "problems": exc.problems, "days": days_text,
                                  "reason": reason})
         return page(request, "request.html", ctx, status_code=422)
-    flash(request, f"{deadline.request.reference}: {deadline.rule_id} extended by "
-                   f"{days_text} days.")
+    title = deadlines.rules().rules[deadline.rule_id].title_in(reader_language(request, user))
+    flash(request, f"{deadline.request.reference}: {title} extended by {days_text} days.")
     return redirect(f"{PREFIX}/requests/{deadline.request_id}#deadlines-h")
 
 
