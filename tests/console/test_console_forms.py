@@ -4,7 +4,6 @@ data; problems land next to their fields."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -14,49 +13,7 @@ from api.web import forms
 from api.web.session import html as jinja
 from mla import templates
 from mla.errors import FieldProblem
-
-
-class Submitted(HTMLParser):
-    """What a browser sends for a form: inputs, checked boxes, selected options, textareas
-    (none of the <template> rows, which are not part of the form until cloned)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pairs: list[tuple[str, str]] = []
-        self._select: str | None = None
-        self._textarea: str | None = None
-        self._text = ""
-        self._in_template = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "template":
-            self._in_template += 1
-        if self._in_template:
-            return
-        if tag == "input" and a.get("name"):
-            if a.get("type") == "checkbox" and "checked" not in a:
-                return
-            self.pairs.append((a["name"], a.get("value", "")))
-        elif tag == "select":
-            self._select = a.get("name")
-        elif tag == "option" and self._select and "selected" in a:
-            self.pairs.append((self._select, a.get("value", "")))
-        elif tag == "textarea":
-            self._textarea, self._text = a.get("name"), ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "template":
-            self._in_template -= 1
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            self.pairs.append((self._textarea, self._text.removeprefix("\n")))
-            self._textarea = None
-
-    def handle_data(self, data: str) -> None:
-        if self._textarea:
-            self._text += data
+from tests.console.submitted import Submitted
 
 
 def render(kind: str, data: dict[str, Any], problems: list[FieldProblem] = ()) -> str:
