@@ -91,4 +91,15 @@ def test_demo_provisional_arrest_shows_our_running_clock(newcomer: tuple[str, An
     expect(row).to_be_visible()
     assert re.search(r"in (3\d|40) d", row.inner_text()), row.inner_text()
     assert "running" in row.inner_text()
+    assert "formal_request" not in row.inner_text()  # a title for people, not the rule's id
+    # Our clock runs: the page says what to do before it expires, with the button.
+    ours = page.locator("#our-clocks")
+    expect(ours).to_contain_text("A time limit of FR-MJ runs")
+    button = ours.get_by_role("link", name=re.compile("File the extradition request"))
+    expect(button).to_be_visible()
+    assert "Nothing for you to do now" not in page.locator("main").inner_text()
     page.screenshot(path=str(SHOTS / "demo-request-our-clock.png"), full_page=True)
+    button.click()
+    page.wait_for_url(re.compile(r"/console/new/extradition\.request\?follows="))
+    expect(page.locator("#follows")).to_contain_text("This request follows FR-MJ-")
+    page.screenshot(path=str(SHOTS / "demo-formal-request-prefilled.png"))
