@@ -42,12 +42,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer access token is required")
-    return security.verify_access_token(session, credentials.credentials)
+    user = security.verify_access_token(session, credentials.credentials)
+    # For the request's log line (api/observe.py).
+    request.state.user_id = user.id
+    return user
 
 
 UserDep = Annotated[User, Depends(current_user)]

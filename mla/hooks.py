@@ -11,6 +11,7 @@ from __future__ import annotations
 from mla.deadlines import escalation
 from mla.deadlines import service as deadlines
 from mla.oncall import paging
+from mla.ops import metrics
 from mla.requests import lifecycle
 from mla.transfer import outbox as transfer_outbox
 
@@ -19,6 +20,8 @@ TRANSITION_HOOKS: tuple[lifecycle.TransitionHook, ...] = (
     deadlines.on_transition,
     paging.on_transition,
     transfer_outbox.on_transition,
+    # Counts the transition for /metrics when its transaction commits.
+    metrics.on_transition,
 )
 ALERT_HOOKS: tuple[escalation.AlertHook, ...] = (paging.on_alert,)
 
@@ -27,3 +30,4 @@ def install() -> None:
     """Idempotent; cheap enough to call from every entry point."""
     lifecycle.set_hooks(TRANSITION_HOOKS)
     escalation.set_alert_hooks(ALERT_HOOKS)
+    metrics.install()

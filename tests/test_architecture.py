@@ -58,7 +58,7 @@ def test_every_entry_point_installs_deadline_paging_and_transfer_hooks(
     assert lifecycle.installed_hooks() is None
     ENTRY_POINTS[entry](sqlite_engine)
     assert _hook_modules() == {"mla.deadlines.service", "mla.oncall.paging",
-                               "mla.transfer.outbox"}
+                               "mla.transfer.outbox", "mla.ops.metrics"}
     assert {h.__module__ for h in escalation.installed_alert_hooks() or ()} == \
         {"mla.oncall.paging"}
 
@@ -76,7 +76,7 @@ def test_hooks_install_is_idempotent() -> None:
     hooks.install()
     first = lifecycle.installed_hooks()
     hooks.install()
-    assert lifecycle.installed_hooks() == first and len(first or ()) == 3
+    assert lifecycle.installed_hooks() == first and len(first or ()) == 4
 
 
 def test_no_domain_module_reads_the_environment_itself() -> None:

@@ -110,8 +110,9 @@ def test_ready_is_503_with_the_revisions_until_the_database_is_at_head(
         assert str(tmp_path) not in body["detail"]  # a stranger learns no path
         if where == "0009":
             db.upgrade(url)
-            assert client.get("/ready").json() == {"status": "ready",
-                                                   "revision": db.head_revision()}
+            body = client.get("/ready").json()
+            assert (body["status"], body["revision"]) == ("ready", db.head_revision())
+            assert body["worker"]["status"] == "never seen"
 
 
 # --- mla users add ------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Operations commands: `mla backup`, `mla restore`, `mla audit checkpoint`,
+`mla retention ...` (mla/ops/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cli import output
+from cli.output import database_option, transaction
+from mla import db
+from mla.clock import utcnow
+from mla.ops import anchor, backup
+
+
+def register(main: click.Group) -> None:
+    main.add_command(backup_command)
+    main.add_command(restore_command)
+    audit_group = main.commands["audit"]
+    assert isinstance(audit_group, click.Group)
+    audit_group.add_command(checkpoint_command)
+
+
+@click.command(name="backup")
+@database_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(database: str, file: Path) -> None:
+    """Write a consistent copy of the database to FILE while the instance runs (PostgreSQL:
+    pg_dump custom format; SQLite: the online backup API)."""
+    if not file.parent.is_dir():
+        raise click.ClickException(f"{file.parent}: no such directory")
+    backup.backup(database, file, os.environ)
+    click.echo(f"backup of {db.shown(database)} written to {file} "
+               f"({file.stat().st_size} bytes)")
+
+
+@click.command(name="restore")
+@database_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the database.")
+def restore_command(database: str, file: Path, yes: bool) -> None:
+    """Replace the whole database with the backup in FILE. Stop `mla serve` and `mla worker`
+    first; afterwards run `mla audit verify` and start them again: what was sent after the
+    backup goes out again under the same ids, which receivers drop."""
+    if not yes:
+        click.confirm(f"Replace everything in {db.shown(database)} with {file}?", abort=True)
+    backup.restore(database, file, os.environ)
+    with output.engine(database) as made:
+        backup.record_restore(made, file)
+    click.echo(f"{db.shown(database)} restored from {file}; now run `mla audit verify`")
+
+
+@click.command(name="checkpoint")
+@database_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the checkpoint to this directory (keep it off this machine).")
+@click.option("--send/--no-send", default=True, show_default=True,
+              help="Send it to every peer instance to witness.")
+def checkpoint_command(database: str, out: Path | None, send: bool) -> None:
+    """Sign the audit chain's length and head hash now (the worker does it periodically)."""
+    with transaction(database) as session:
+        checkpoint = anchor.make(session, utcnow(), force=True)
+        assert checkpoint is not None
+        outcome = anchor.send_to_peers(session, checkpoint) if send else {}
+        length, head, signed = checkpoint.chain_length, checkpoint.head_hash, checkpoint.jws
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{anchor.own_code()}-{length:012d}.jws").write_text(signed + "\n", "ascii")
+    click.echo(f"checkpoint: {length} rows, head {head}")
+    for code, result in outcome.items():
+        click.echo(f"  witnessed by {code}: {result}")
