@@ -19,9 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from mla import db, hooks, settings, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
+from mla.errors import DomainError
 from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
-from mla.ops import anchor, heartbeat
+from mla.ops import anchor, heartbeat, retention
 from mla.stats import seal as stats_seal
 from mla.transfer import delivery as transfer_delivery
 
@@ -105,18 +106,23 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
 
 def ops_jobs(engine: Engine, stop: threading.Event, *, once: bool = False,
              clock: Callable[[], datetime] = utcnow) -> None:
-    """Every MLA_CHECKPOINT_EVERY_SECONDS: a signed audit checkpoint when the chain grew, sent
-    to every peer to witness (mla/ops/anchor.py)."""
+    """Every MLA_CHECKPOINT_EVERY_SECONDS: the erasures retention makes due
+    (mla/ops/retention.py), then a signed audit checkpoint when the chain grew, sent to every
+    peer to witness (mla/ops/anchor.py)."""
     sessions = db.session_factory(engine)
     while not stop.is_set():
         try:
+            with sessions() as session:
+                erased = retention.erase_due(session, clock())
+            if erased:
+                log.info("retention erased the content of %s", ", ".join(erased))
             with sessions() as session, session.begin():
                 checkpoint = anchor.make(session, clock())
                 if checkpoint is not None:
                     anchor.send_to_peers(session, checkpoint)
                     log.info("audit checkpoint at row %d", checkpoint.chain_length)
-        except SQLAlchemyError:
-            log.exception("the audit checkpoint failed; trying again later")
+        except (SQLAlchemyError, DomainError):
+            log.exception("retention or the audit checkpoint failed; trying again later")
             if once:
                 return
         if once:

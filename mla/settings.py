@@ -100,6 +100,10 @@ class Settings(BaseModel):
     log_format: Literal["json", "text"] = Field(
         "json", description="`json`: one JSON object per log line (request id, route, status, "
         "user id, time); `text`: plain lines")
+    retention_rules: str | None = Field(
+        None, description="YAML file of retention periods per kind and legal basis, the "
+        "national law's (unset: `mla/data/retention.yaml`, Directive (EU) 2016/680 art. 5 "
+        "defaults)")
     checkpoint_every_seconds: float = Field(
         3600, gt=0, description="how often the worker signs an audit checkpoint and sends it "
         "to the peers")
