@@ -30,6 +30,7 @@ def register(main: click.Group) -> None:
 def backup_command(database: str, file: Path) -> None:
     """Write a consistent copy of the database to FILE while the instance runs (PostgreSQL:
     pg_dump custom format; SQLite: the online backup API)."""
+    _check(database, restoring=False)
     if not file.parent.is_dir():
         raise click.ClickException(f"{file.parent}: no such directory")
     backup.backup(database, file, os.environ)
@@ -45,12 +46,24 @@ def restore_command(database: str, file: Path, yes: bool) -> None:
     """Replace the whole database with the backup in FILE. Stop `mla serve` and `mla worker`
     first; afterwards run `mla audit verify` and start them again: what was sent after the
     backup goes out again under the same ids, which receivers drop."""
+    _check(database, restoring=True)
     if not yes:
         click.confirm(f"Replace everything in {db.shown(database)} with {file}?", abort=True)
     backup.restore(database, file, os.environ)
     with output.engine(database) as made:
         backup.record_restore(made, file)
     click.echo(f"{db.shown(database)} restored from {file}; now run `mla audit verify`")
+
+
+def _check(database: str, *, restoring: bool) -> None:
+    """The database answers (and, to back it up, is this engine's): the same one-line
+    mistakes as every command, before pg_dump or a question."""
+    with output.engine(database) as made:
+        state = db.schema_state(made)
+    problem = state.problem(database)
+    # An empty database is where a restore after a disaster goes.
+    if problem is not None and not (restoring and state.current is None and state.empty):
+        raise click.ClickException(problem)
 
 
 @click.command(name="checkpoint")
@@ -61,13 +74,14 @@ def restore_command(database: str, file: Path, yes: bool) -> None:
               help="Send it to every peer instance to witness.")
 def checkpoint_command(database: str, out: Path | None, send: bool) -> None:
     """Sign the audit chain's length and head hash now (the worker does it periodically)."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # a mistake here stops before anything is signed
     with transaction(database) as session:
         checkpoint = anchor.make(session, utcnow(), force=True)
         assert checkpoint is not None
         outcome = anchor.send_to_peers(session, checkpoint) if send else {}
         length, head, signed = checkpoint.chain_length, checkpoint.head_hash, checkpoint.jws
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         (out / f"{anchor.own_code()}-{length:012d}.jws").write_text(signed + "\n", "ascii")
     click.echo(f"checkpoint: {length} rows, head {head}")
     for code, result in outcome.items():
