@@ -16,9 +16,9 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mla import settings
+from mla import logcontext, settings
 from mla.errors import Forbidden, Unauthorized
-from mla.ops import logs, metrics
+from mla.ops import metrics
 
 log = logging.getLogger("mla.request")
 HEADER = "x-request-id"
@@ -37,7 +37,7 @@ class Observe:
             return
         given = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
         request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
-        token = logs.REQUEST_ID.set(request_id)
+        token = logcontext.REQUEST_ID.set(request_id)
         state = scope.setdefault("state", {})
         status = 500
         started = time.perf_counter()
@@ -61,7 +61,7 @@ class Observe:
                 "request_id": request_id, "method": scope["method"], "route": template,
                 "status": status, "user_id": state.get("user_id"),
                 "duration_ms": round(elapsed * 1000, 1)})
-            logs.REQUEST_ID.reset(token)
+            logcontext.REQUEST_ID.reset(token)
 
 
 router = APIRouter(tags=["operations"])

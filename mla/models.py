@@ -521,6 +521,8 @@ class Page(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    # The id of the HTTP request that opened it (X-Request-ID), for the worker's log lines.
+    http_request_id: Mapped[str | None] = mapped_column(String(64))
 
     request: Mapped[Request] = relationship(lazy="joined")
     authority: Mapped[Authority] = relationship(lazy="joined")
@@ -635,6 +637,8 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The id of the HTTP request that caused it (X-Request-ID), for the worker's log lines.
+    http_request_id: Mapped[str | None] = mapped_column(String(64))
 
     receiver: Mapped[Authority] = relationship(lazy="joined")
 

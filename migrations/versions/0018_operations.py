@@ -1,5 +1,6 @@
 """Operations (issue #24): worker heartbeats and outages (the dead-man page), signed audit
-checkpoints (ours and peers'), legal holds and retention erasures.
+checkpoints (ours and peers'), legal holds and retention erasures; the HTTP request id on
+pages and outbox messages.
 
 Revision ID: 0018
 Revises: 0010
@@ -79,7 +80,16 @@ def upgrade() -> None:
     )
 
 
+    # The HTTP request id (X-Request-ID) that caused a page or an outbox message, carried
+    # into the worker's log lines about it.
+    for table in ("pages", "transfer_outbox"):
+        op.add_column(table, sa.Column("http_request_id", sa.String(64), nullable=True))
+
+
 def downgrade() -> None:
+    for table in ("transfer_outbox", "pages"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("http_request_id")
     op.drop_table("retention_erasures")
     op.drop_index("ix_legal_holds_request", table_name="legal_holds")
     op.drop_table("legal_holds")

@@ -81,6 +81,8 @@ class Message:
     # Names the message instead of the notification id when it is no page's notification
     # (the dead-man page of mla/ops/deadman.py), so receivers still drop a duplicate.
     key: str | None = None
+    # The HTTP request that opened the page (X-Request-ID), for log lines only.
+    http_request_id: str | None = None
 
     @property
     def identifier(self) -> str:

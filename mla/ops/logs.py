@@ -1,13 +1,12 @@
 """Log lines as JSON objects (MLA_LOG_FORMAT=json, the default) and the id of the HTTP
 request a line belongs to.
 
-The API sets `REQUEST_ID` for each request (api/observe.py); every line logged while it is set
-carries it, and so does every pending row the request writes that a worker acts on later
-(`current_request_id()`), so the worker's lines about it carry the same id."""
+The API sets `REQUEST_ID` (mla/logcontext.py) for each request (api/observe.py); every line
+logged while it is set carries it. The pages and outbox messages a request writes keep it,
+and the worker logs their sending with it (`extra={"request_id": ...}`)."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import sys
@@ -15,16 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mla import settings
+from mla.logcontext import REQUEST_ID
 
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "mla_request_id", default=None)
 # Attributes of a LogRecord that are not extra fields of the line.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime"}
-
-
-def current_request_id() -> str | None:
-    return REQUEST_ID.get()
 
 
 class JsonFormatter(logging.Formatter):
