@@ -204,6 +204,10 @@ def test_a_peer_witnesses_checkpoints_and_catches_a_rewrite(nodes: tuple[Node, N
     with db.session_factory(ke.engine)() as s:
         assert [c.head_hash for c in s.scalars(select(AuditCheckpoint).where(
             AuditCheckpoint.authority_code == fr.code))] == [held[0]["head_hash"]]
+        witnessed = [e for e in audit.events(s, limit=500)
+                     if e.action == "audit.checkpoint_witnessed"]
+        assert [(e.object_id, (e.detail or {}).get("authority")) for e in witnessed] == \
+            [(str(length), fr.code)]
 
     rewrite_chain(fr.engine, 2)
     assert fr.cli("audit", "verify").returncode == 0

@@ -41,6 +41,12 @@ EXEMPT = {
     "/templates/{kind}/example": "public reference data", "/workflows": "public reference data",
     "/workflows/{name}/diagram": "public reference data",
     "/console/login": "the login page, before anyone is known",
+    "/audit/checkpoints": "public signed statements of the audit chain's length and head "
+                          "(README, Operations): the same for everyone, no content",
+    "/audit/checkpoints/witnessed/{code}": "a peer's public checkpoints, the same for everyone",
+    "/metrics": "the operators' instance-wide counts (no names, no case content), read from "
+                "this machine or with MLA_METRICS_TOKEN, never with a user's token "
+                "(tests/ops/test_metrics.py)",
 }
 # Path parameters that name reference data (not an owned object): the values to walk.
 PATH_VALUES: dict[str, list[dict[str, str]]] = {
