@@ -147,7 +147,7 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Node, Node]]:
     tmp = tmp_path_factory.mktemp("anchor")
     fr = Node(FR, f"sqlite:///{tmp / 'fr.db'}")
@@ -175,8 +175,8 @@ def _sign_as(node: Node, statement: dict[str, Any]) -> str:
                         headers={"kid": key.kid, "typ": anchor.TYPE}, algorithm="ES256")
 
 
-def test_a_peer_witnesses_checkpoints_and_catches_a_rewrite(nodes: tuple[Node, Node]) -> None:
-    fr, ke = nodes
+def test_a_peer_witnesses_checkpoints_and_catches_a_rewrite(pair: tuple[Node, Node]) -> None:
+    fr, ke = pair
     add_events(fr.engine, 4)
     done = fr.cli("audit", "checkpoint")
     assert done.returncode == 0, done.stderr
