@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import docs, headers, limits, problems, web
+from api import docs, headers, limits, observe, problems, web
 from api.routers import (
     alerts,
     attachments,
@@ -33,7 +33,9 @@ from api.routers import (
     users,
 )
 from mla import db, hooks, settings, templates
+from mla.clock import utcnow
 from mla.deadlines import rules as deadline_rules
+from mla.ops import deadman, readiness
 
 log = logging.getLogger("mla.api")
 
@@ -78,7 +80,13 @@ def create_app(database_url: str | None = None) -> FastAPI:
         # endpoint's, and threads waiting for a connection, can each wait on the other until
         # the pool times out.
         app.state.session_slots = asyncio.Semaphore(threads)
-        yield
+        # The dead-man switch: pages the admin when no worker beats (mla/ops/deadman.py).
+        watch = deadman.Watch(app.state.sessions)
+        watch.start()
+        try:
+            yield
+        finally:
+            watch.close()
 
     # /docs and /redoc come from api.docs: assets served here, not from a CDN.
     app = FastAPI(title="MLA & extradition workflow engine", version="0.1.0",
@@ -91,10 +99,14 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # Outermost, so that every answer gets them, refusals of the input limits included.
     app.add_middleware(headers.SecurityHeaders,
                        static=(f"{web.PREFIX}/static/", f"{docs.ASSETS}/"))
+    # Outside even those: request id, log line and latency of every answer.
+    app.add_middleware(observe.Observe)
     for module in (auth, directory, requests, documents, attachments, deadlines, users, audit,
                    catalog, alerts, stats, transfer, cases, search, profiles):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
+    app.include_router(observe.router)
+    app.include_router(audit.checkpoints_router)
     web.install(app)
     docs.install(app)
 
@@ -106,16 +118,24 @@ def create_app(database_url: str | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["operations"], response_model=None, responses={
-        200: {"description": "Ready", "content": {"application/json": {
-            "example": {"status": "ready", "revision": db.head_revision()}}}},
+    ready_responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": "Ready", "content": {"application/json": {"example": {
+            "status": "ready", "revision": db.head_revision(),
+            "worker": {"status": "beating", "running": 1,
+                       "youngest_heartbeat_age_seconds": 4.2, "stale_after_seconds": 120},
+            "outbox": {"pending": 0, "oldest_age_seconds": None}}}}},
         503: {"model": problems.ProblemOut,
-              "description": "The database is unreachable or not at the migrations' head"}})
+              "description": "The database is unreachable or not at the migrations' head, "
+                             "or no worker has beaten for MLA_WORKER_STALE_SECONDS"}}
+
     def ready() -> Response:
         """Readiness: whether this instance can serve requests, its database reachable and
-        migrated to the head of this engine's migrations. Otherwise 503, with
-        `current_revision` (null: no tables) and `head_revision`: run `mla db upgrade`.
-        Authorization: public."""
+        migrated to the head of this engine's migrations, and its work done: `worker` is the
+        youngest `mla worker` heartbeat (`beating`, `silent` past MLA_WORKER_STALE_SECONDS,
+        `never seen` on a database no worker ran on yet), `outbox` what waits for peer
+        instances. 503 when the schema is not at head (`current_revision`, null: no tables;
+        `head_revision`: run `mla db upgrade`) or the worker is silent. Authorization:
+        public."""
         try:
             state = db.schema_state(engine)
         except SQLAlchemyError as exc:
@@ -128,6 +148,28 @@ def create_app(database_url: str | None = None) -> FastAPI:
             return problems.problem(503, "Not ready", problem, instance="/ready",
                                     current_revision=state.current,
                                     head_revision=state.head)
-        return JSONResponse({"status": "ready", "revision": state.current})
+        now = utcnow()
+        try:
+            with app.state.sessions() as session:
+                worker_ok, worker = readiness.worker_report(session, now)
+                outbox = readiness.outbox_backlog(session, now)
+        except SQLAlchemyError as exc:
+            log.warning("/ready: database unreachable: %s", str(exc).splitlines()[0])
+            return problems.problem(503, "Not ready", "the database cannot be reached",
+                                    instance="/ready", current_revision=state.current,
+                                    head_revision=db.head_revision())
+        if not worker_ok:
+            return problems.problem(
+                503, "Not ready", "no worker has beaten for "
+                f"{worker['youngest_heartbeat_age_seconds']:.0f} s: deadlines are not "
+                "escalating and pages are not going out (start `mla worker`)",
+                instance="/ready", revision=state.current, worker=worker, outbox=outbox)
+        return JSONResponse({"status": "ready", "revision": state.current,
+                             "worker": worker, "outbox": outbox})
+
+    # /health/ready is the same check under the name orchestrators look for.
+    for path in ("/ready", "/health/ready"):
+        app.add_api_route(path, ready, methods=["GET"], tags=["operations"],
+                          response_model=None, responses=ready_responses)
 
     return app

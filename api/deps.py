@@ -44,6 +44,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
@@ -54,8 +55,12 @@ def current_user(
         # The ministry's provider issued it: verified against its keys, the user found by
         # its subject and kept equal to what the claim mapping gives.
         claims = oidc.verify_bearer(token)
-        return sso.user_for(session, oidc.issuer() or "", claims, via="bearer")
-    return security.verify_access_token(session, token)
+        user = sso.user_for(session, oidc.issuer() or "", claims, via="bearer")
+    else:
+        user = security.verify_access_token(session, token)
+    # For the request's log line (api/observe.py).
+    request.state.user_id = user.id
+    return user
 
 
 UserDep = Annotated[User, Depends(current_user)]

@@ -14,6 +14,7 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from mla import settings
+from mla.ops import logs
 
 APP = "api.app:create_app"
 
@@ -46,7 +47,8 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
 
 def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
-    """Runs the API under uvicorn, in `workers` processes.
+    """Runs the API under uvicorn, in `workers` processes. uvicorn's access log is off: every
+    request has its line from api/observe.py instead, with its id, route and user.
 
     uvicorn's own multi-process mode shares one listening socket: the worker that wakes first
     accepts every connection waiting, so a burst of keep-alive clients (a proxy's pool, a
@@ -55,7 +57,7 @@ def serve(host: str, port: int, workers: int, log_level: str = "info") -> None:
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers,
                     http="api.server:NoDelayHTTPProtocol", log_level=log_level,
-                    **proxy_options())
+                    access_log=False, **proxy_options())
         return
     # SO_REUSEPORT would let a second `mla serve` on the same port join this one and take
     # part of its connections; a plain bind first fails if anything listens there already.
@@ -78,13 +80,15 @@ def _bind_or_exit(sock: socket.socket, host: str, port: int, code: int) -> None:
 
 
 def _worker(host: str, port: int, log_level: str) -> None:
+    logs.configure()
     sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     _bind_or_exit(sock, host, port, 3)
     server = uvicorn.Server(uvicorn.Config(APP, factory=True, host=host,
                                           port=port, http=NoDelayHTTPProtocol,
-                                          log_level=log_level, **proxy_options()))
+                                          log_level=log_level, access_log=False,
+                                          **proxy_options()))
     server.run(sockets=[sock])
 
 

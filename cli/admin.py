@@ -151,14 +151,45 @@ def audit_group() -> None:
 
 @audit_group.command(name="verify")
 @database_option
-def audit_verify(database: str) -> None:
+@click.option("--checkpoints", "checkpoints", metavar="DIR|peer",
+              help="Also check the chain against signed checkpoints kept outside the "
+                   "database: the *.jws / *.json files in DIR, or `peer` for what every peer "
+                   "instance witnessed (a chain rewritten whole by the database's owner "
+                   "fails here).")
+def audit_verify(database: str, checkpoints: str | None) -> None:
     """Recompute the chain; exit status 1 and the first broken row if it does not hold."""
+    from pathlib import Path
+
+    from mla.ops import anchor
+
+    anchored = None
     with output.engine(database) as made, db.session_factory(made)() as session:
         result = audit.verify(session)
-    if result.ok:
-        click.echo(f"audit chain intact: {result.checked} events")
+        if checkpoints is not None:
+            if checkpoints == "peer":
+                statements, errors = anchor.fetch_from_peers(session)
+                for code, error in errors.items():
+                    click.echo(f"peer {code}: no checkpoints ({error})", err=True)
+            else:
+                folder = Path(checkpoints)
+                if not folder.is_dir():
+                    raise click.ClickException(f"{checkpoints}: no such directory (give a "
+                                               "directory of checkpoint files, or `peer`)")
+                statements = anchor.load_dir(folder)
+            anchored = anchor.verify_against(session, statements)
+    if not result.ok:
+        row = result.first_broken_id
+        reason = (result.reason or "").removeprefix(f"row {row}: ")
+        click.echo(f"audit chain broken at row {row}: {reason}", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit chain intact: {result.checked} events")
+    if anchored is None:
         return
-    row = result.first_broken_id
-    reason = (result.reason or "").removeprefix(f"row {row}: ")
-    click.echo(f"audit chain broken at row {row}: {reason}", err=True)
-    raise SystemExit(1)
+    for problem in anchored.problems:
+        click.echo(f"audit chain contradicts a witnessed {problem}", err=True)
+    if not anchored.ok:
+        raise SystemExit(1)
+    if anchored.checked == 0:
+        click.echo("no checkpoint of this instance found to compare with", err=True)
+        raise SystemExit(1)
+    click.echo(f"matches {anchored.checked} signed checkpoints")

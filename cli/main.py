@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import admin, certs, output, stats, transfer
+from cli import admin, certs, ops, output, stats, transfer
 from cli import directory as directory_commands
 from cli import profiles as profile_commands
 from cli import templates as template_commands
@@ -50,6 +50,10 @@ def _one_line(exc: click.UsageError) -> click.ClickException:
     short = click.ClickException(f"{exc.format_message()} (see `{where} --help`)")
     short.exit_code = exc.exit_code
     return short
+
+
+# prometheus_client's multiprocess directory (its variable, not an MLA_* setting).
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @click.group(cls=Main)
@@ -112,11 +116,26 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the HTTP API with uvicorn (database from MLA_DATABASE_URL). Refuses to start on a
     database not at the migrations' head (run `mla db upgrade`), except the embedded default
     `./mla.db` (MLA_DATABASE_URL unset), which it migrates."""
+    import os
+    import shutil
+    import tempfile
+
     from api.server import serve as serve_api
+    from mla.ops import logs
 
     db.prepare(settings.get().database_url,
                lambda line: click.echo(f"mla serve: {line}", err=True))
-    serve_api(host, port, workers)
+    logs.configure()
+    # Several processes: each writes its counters where a scrape of any of them sums them
+    # all (prometheus_client's multiprocess mode, read by the processes this one spawns).
+    made = None
+    if workers > 1 and not os.environ.get(METRICS_DIR):
+        made = os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="mla-metrics-")
+    try:
+        serve_api(host, port, workers)
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @main.command()
@@ -134,8 +153,10 @@ def worker(database: str, batch: int, poll: float, once: bool) -> None:
     import logging
     import threading
 
+    from mla.ops import logs
+
     db.prepare(database, lambda line: click.echo(f"mla worker: {line}", err=True))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(logging.INFO)
     engine = db.make_engine(database)
     stop = threading.Event()
     worker_loop.install_signal_handlers(stop)
@@ -203,6 +224,7 @@ def diagram(name: str) -> None:
 
 # Wired here, in one place: each module lists the groups it adds.
 admin.register(main)
+ops.register(main)
 directory_commands.register(main)
 profile_commands.register(main)
 transfer.register(main)

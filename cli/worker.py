@@ -1,25 +1,30 @@
 """`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
 pages (mla/oncall/delivery.py) and requests by e-mail (mla/mail/delivery.py), delivers to
 peer instances (mla/transfer/) and seals each month's statistics once it is over
-(mla/stats/seal.py), each on its own thread where one must not hold the others back."""
+(mla/stats/seal.py), each on its own thread where one must not hold the others back. The
+escalation loop beats (mla/ops/heartbeat.py) each time round, so a worker that stops or hangs
+makes the API page the admin (mla/ops/deadman.py)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mla import db, hooks, wakeup
+from mla import db, hooks, settings, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
+from mla.errors import DomainError
 from mla.mail import delivery as mail_delivery
 from mla.oncall import delivery as page_delivery
 from mla.oncall import paging
+from mla.ops import anchor, heartbeat, retention
 from mla.stats import seal as stats_seal
 from mla.transfer import delivery as transfer_delivery
 
@@ -45,11 +50,25 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
                               kwargs={"engine": engine, "stop": stop, "once": once,
                                       "clock": clock})
     sealer.start()
+    # Audit checkpoints (and their round of HTTP to every peer) likewise; periodic work,
+    # not part of `--once` (what is due now).
+    jobs = threading.Thread(target=ops_jobs, name="mla-ops-jobs", daemon=True,
+                            kwargs={"engine": engine, "stop": stop, "clock": clock})
+    if not once:
+        jobs.start()
     sessions = db.session_factory(engine)
     waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
+    worker_id = heartbeat.new_worker_id()
+    with sessions() as session, session.begin():
+        heartbeat.start(session, worker_id, clock())
+    beaten = time.monotonic()
     total = 0
     while not stop.is_set():
         try:
+            if time.monotonic() - beaten >= heartbeat.BEAT_EVERY_SECONDS:
+                with sessions() as session, session.begin():
+                    heartbeat.beat(session, worker_id, clock())
+                beaten = time.monotonic()
             with sessions() as session, session.begin():
                 result = escalation.run_batch(session, now=clock(), limit=batch)
             with sessions() as session:
@@ -77,11 +96,44 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
             wait = max(0.0, min(poll, (upcoming - clock()).total_seconds()))
         waker.wait(wait, stop)
     waker.close()
+    try:
+        with sessions() as session, session.begin():
+            heartbeat.stop(session, worker_id, clock())
+    except SQLAlchemyError:
+        log.exception("could not record this worker's stop")
     if delivery is not None:
         delivery.join()
     mailer.join()
     sealer.join()
+    if jobs.is_alive():
+        jobs.join()
     return total
+
+
+def ops_jobs(engine: Engine, stop: threading.Event, *, once: bool = False,
+             clock: Callable[[], datetime] = utcnow) -> None:
+    """Every MLA_CHECKPOINT_EVERY_SECONDS: the erasures retention makes due
+    (mla/ops/retention.py), then a signed audit checkpoint when the chain grew, sent to every
+    peer to witness (mla/ops/anchor.py)."""
+    sessions = db.session_factory(engine)
+    while not stop.is_set():
+        try:
+            with sessions() as session:
+                erased = retention.erase_due(session, clock())
+            if erased:
+                log.info("retention erased the content of %s", ", ".join(erased))
+            with sessions() as session, session.begin():
+                checkpoint = anchor.make(session, clock())
+                if checkpoint is not None:
+                    anchor.send_to_peers(session, checkpoint)
+                    log.info("audit checkpoint at row %d", checkpoint.chain_length)
+        except (SQLAlchemyError, DomainError):
+            log.exception("retention or the audit checkpoint failed; trying again later")
+            if once:
+                return
+        if once:
+            return
+        stop.wait(settings.get().checkpoint_every_seconds)
 
 
 def seal(engine: Engine, stop: threading.Event, *, once: bool = False,

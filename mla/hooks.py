@@ -12,6 +12,7 @@ from mla.deadlines import escalation
 from mla.deadlines import service as deadlines
 from mla.mail import outbox as mail_outbox
 from mla.oncall import paging
+from mla.ops import metrics
 from mla.requests import lifecycle
 from mla.search import documents as search_documents
 from mla.transfer import outbox as transfer_outbox
@@ -22,6 +23,8 @@ TRANSITION_HOOKS: tuple[lifecycle.TransitionHook, ...] = (
     paging.on_transition,
     transfer_outbox.on_transition,
     mail_outbox.on_transition,
+    # Counts the transition for /metrics when its transaction commits.
+    metrics.on_transition,
 )
 ALERT_HOOKS: tuple[escalation.AlertHook, ...] = (paging.on_alert,)
 
@@ -32,3 +35,4 @@ def install() -> None:
     escalation.set_alert_hooks(ALERT_HOOKS)
     # The search index is rewritten in the flush that changes a request, case or person.
     search_documents.install()
+    metrics.install()

@@ -530,6 +530,8 @@ class Page(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    # The id of the HTTP request that opened it (X-Request-ID), for the worker's log lines.
+    http_request_id: Mapped[str | None] = mapped_column(String(64))
 
     request: Mapped[Request] = relationship(lazy="joined")
     authority: Mapped[Authority] = relationship(lazy="joined")
@@ -644,6 +646,8 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The id of the HTTP request that caused it (X-Request-ID), for the worker's log lines.
+    http_request_id: Mapped[str | None] = mapped_column(String(64))
 
     receiver: Mapped[Authority] = relationship(lazy="joined")
 
@@ -1082,3 +1086,85 @@ class CompetentAuthority(Base):
     contact: Mapped[str] = mapped_column(Text, default="")
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- Operations: worker liveness, dead-man pages, audit checkpoints, retention (issue #24) ---
+
+
+class WorkerHeartbeat(Base):
+    """One `mla worker` process, and the last time its loop came round (mla/ops/heartbeat.py).
+    A killed worker leaves its row with `stopped_at` unset and `beat_at` ageing."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WorkerOutage(Base):
+    """A time when no worker beat (mla/ops/deadman.py). Named by the last beat before it, so
+    every API process that notices the same outage finds the same row: the admin is paged
+    once per outage, however many processes watch."""
+
+    __tablename__ = "worker_outages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A process sending a page holds the outage until then; another takes over after.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recovery_paged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the audit chain of AUTHORITY had LENGTH rows ending in HEAD_HASH at
+    MADE_AT" (mla/ops/anchor.py): ours, made by the worker or on demand, and peers' ones that
+    they sent us to witness. A database owner who rewrites the chain cannot make it match a
+    checkpoint held by somebody else."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("authority_code", "chain_length"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    authority_code: Mapped[str] = mapped_column(String(40))
+    chain_length: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # JWS compact (ES256, our or the peer's transfer signing key) over the four fields above.
+    jws: Mapped[str] = mapped_column(Text)
+    # Set for a peer's checkpoint: when we received it.
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LegalHold(Base):
+    """A request whose content retention must not erase (an appeal, a pending proceeding)
+    until the hold is lifted."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (Index("ix_legal_holds_request", "request_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    placed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RetentionErasure(Base):
+    """The content of a request erased under a retention rule: what stays is the status
+    skeleton (state, history events without reasons, deadlines), statistics and audit."""
+
+    __tablename__ = "retention_erasures"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(80))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)

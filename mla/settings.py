@@ -120,6 +120,31 @@ class Settings(BaseModel):
         10 * MIB, ge=0, description="attachments carried in a request sent by e-mail; past "
         "that, the e-mail lists their SHA-256 instead")
 
+    worker_stale_seconds: float = Field(
+        120, gt=0, description="no `mla worker` heartbeat for this long: `/ready` fails and "
+        "the API pages the admin contact (once per outage)")
+    admin_email: str | None = Field(
+        None, description="the instance's admin contact for the dead-man page (e-mail, over "
+        "the SMTP settings)")
+    admin_webhook_url: str | None = Field(
+        None, description="the admin contact's webhook for the dead-man page (signed like "
+        "pages' webhooks)")
+    admin_webhook_secret: str | None = Field(
+        None, description="HMAC key of that webhook's `X-MLA-Signature`")
+    metrics_token: str | None = Field(
+        None, description="bearer token that reads `/metrics` from anywhere (unset: loopback "
+        "clients only)")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per log line (request id, route, status, "
+        "user id, time); `text`: plain lines")
+    retention_rules: str | None = Field(
+        None, description="YAML file of retention periods per kind and legal basis, the "
+        "national law's (unset: `mla/data/retention.yaml`, Directive (EU) 2016/680 art. 5 "
+        "defaults)")
+    checkpoint_every_seconds: float = Field(
+        3600, gt=0, description="how often the worker signs an audit checkpoint and sends it "
+        "to the peers")
+
     @field_validator("oidc_issuer")
     @classmethod
     def _issuer(cls, value: str | None) -> str | None:

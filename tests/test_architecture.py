@@ -58,7 +58,7 @@ def test_every_entry_point_installs_deadline_paging_and_transfer_hooks(
     assert lifecycle.installed_hooks() is None
     ENTRY_POINTS[entry](sqlite_engine)
     assert _hook_modules() == {"mla.deadlines.service", "mla.oncall.paging",
-                               "mla.transfer.outbox", "mla.mail.outbox"}
+                               "mla.transfer.outbox", "mla.mail.outbox", "mla.ops.metrics"}
     assert {h.__module__ for h in escalation.installed_alert_hooks() or ()} == \
         {"mla.oncall.paging"}
 

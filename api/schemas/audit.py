@@ -23,3 +23,19 @@ class AuditEventOut(BaseModel):
         description="Members of `detail` left out because they quote case text (reasons, "
                     "file names, the other side's reference); `hash` covers the stored entry")
     hash: str
+
+
+class CheckpointOut(BaseModel):
+    """A signed statement of the audit chain's length and head (mla/ops/anchor.py)."""
+
+    authority: str
+    chain_length: int
+    head_hash: str
+    made_at: datetime
+    jws: str = Field(description="JWS compact, ES256, signed with the authority's transfer "
+                                 "signing key (its JWKS); the payload repeats the fields above")
+
+
+class CheckpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jws: str = Field(max_length=4096, description="a checkpoint the sending peer signed")

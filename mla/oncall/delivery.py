@@ -131,7 +131,8 @@ def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
         secret = secrets.get(int(n.recipient.split(":")[1])) if n.channel == "webhook" \
             else None
         messages.append(notify.Message(n.id, page.id, n.channel, n.address or "", secret,
-                                       subject, body, payload))
+                                       subject, body, payload,
+                                       http_request_id=page.http_request_id))
     return messages
 
 
@@ -151,13 +152,20 @@ def _claim(session: Session, now: datetime, limit: int) -> list[notify.Message]:
 
 
 def _send(message: notify.Message) -> str | None:
+    # The request id of the HTTP request that opened the page, on the lines about it.
+    extra = {"request_id": message.http_request_id, "notification_id": message.notification_id,
+             "page_id": message.page_id, "channel": message.channel}
     try:
         notify.deliver(message)
+        log.info("notification %s sent (%s)", message.notification_id, message.channel,
+                 extra=extra)
         return None
     except notify.DeliveryError as exc:
+        log.info("notification %s not accepted: %s", message.notification_id, exc,
+                 extra=extra)
         return str(exc)[:1000]
     except Exception as exc:  # a bug in one channel must not stop the others
-        log.exception("notification %s", message.notification_id)
+        log.exception("notification %s", message.notification_id, extra=extra)
         return f"{type(exc).__name__}: {exc}"[:1000]
 
 

@@ -78,6 +78,15 @@ class Message:
     subject: str
     text: str
     payload: dict[str, Any]
+    # Names the message instead of the notification id when it is no page's notification
+    # (the dead-man page of mla/ops/deadman.py), so receivers still drop a duplicate.
+    key: str | None = None
+    # The HTTP request that opened the page (X-Request-ID), for log lines only.
+    http_request_id: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        return self.key or str(self.notification_id)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -122,8 +131,8 @@ def send_email(message: Message) -> None:
     email["From"] = settings.sender
     email["To"] = message.address
     email["Subject"] = message.subject
-    email["Message-ID"] = f"<mla-notification-{message.notification_id}@{settings.host}>"
-    email[ID_HEADER] = str(message.notification_id)
+    email["Message-ID"] = f"<mla-notification-{message.identifier}@{settings.host}>"
+    email[ID_HEADER] = message.identifier
     email.set_content(message.text)
     send(email, settings)
 
@@ -168,7 +177,7 @@ def send_webhook(message: Message) -> None:
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                SIGNATURE_HEADER: sign(message.secret, timestamp, body),
-               ID_HEADER: str(message.notification_id)}
+               ID_HEADER: message.identifier}
     try:
         response = _http().post(message.address, content=body, headers=headers)
     except httpx.HTTPError as exc:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import case, select, text, update
 from sqlalchemy.orm import Session, lazyload
 
-from mla import audit, inputs, kinds
+from mla import audit, inputs, kinds, logcontext
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import (
@@ -213,7 +213,8 @@ def open_page(session: Session, request: Request, reason: str, *,
                 policy_id=policy.id if policy else None,
                 network=policy.network if policy else None, source=source, alert_id=alert_id,
                 reason=reason, status="open", step_index=0, repeat_round=0,
-                next_escalation_at=now + delay if delay is not None else None, opened_at=now)
+                next_escalation_at=now + delay if delay is not None else None, opened_at=now,
+                http_request_id=logcontext.current())
     session.add(page)
     session.flush()
     notify_step(session, page, policy, now)

@@ -160,9 +160,12 @@ def attempt(sessions: Any, message_id: int, now: datetime,
     """One delivery attempt of one claimed message, outside any transaction of the outbox."""
     result = Attempt(message_id)
     client = client or _client()
+    # The id of the HTTP request that caused the message, on the lines about it.
+    extra: dict[str, Any] = {"outbox_id": message_id}
     try:
         with sessions() as session:
             message = session.get_one(OutboxMessage, message_id)
+            extra.update(request_id=message.http_request_id, message_id=str(message.message_id))
             peer = peer_for(session, message.receiver_id)
             if peer is None:
                 raise DeliveryError(f"{message.receiver.code} is no longer a peer")
@@ -201,10 +204,12 @@ def attempt(sessions: Any, message_id: int, now: datetime,
             session.commit()
             result.receipt = receipt
             result.delivered = True
+            log.info("outbox message %s delivered", message_id, extra=extra)
     except DeliveryError as exc:
         result.error = str(exc)
+        log.info("outbox message %s not delivered: %s", message_id, exc, extra=extra)
     except Exception as exc:  # a bug or a database hiccup must not stop the other messages
-        log.exception("delivery of outbox message %s failed", message_id)
+        log.exception("delivery of outbox message %s failed", message_id, extra=extra)
         result.error = f"{type(exc).__name__}: {exc}"
     return result
 

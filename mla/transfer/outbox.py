@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, undefer
 
 import workflows
-from mla import audit, settings
+from mla import audit, logcontext, settings
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, GuardRejected, InvalidInput, NotFound, TooLarge
 from mla.models import (
@@ -80,6 +80,7 @@ def _queue(session: Session, *, peer: Peer, home: Authority, request: Request, k
         thread_id=thread, kind=kind, event=event, payload=canonical(payload),
         payload_sha256=digest, envelope=seal(session, payload, peer), sealed_at=now,
         status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        http_request_id=logcontext.current(),
     )
     session.add(message)
     session.flush()

@@ -26,8 +26,9 @@ PG_UNREACHABLE = "postgresql+psycopg://mla@127.0.0.1:1/nowhere"
 
 # Reaches the database of MLA_DATABASE_URL without a --database option of its own.
 DATABASE_FROM_ENVIRONMENT = {"serve"}
-# A database without tables is no mistake for these: they migrate it.
-MIGRATES = {"demo", "db upgrade"}
+# A database without tables is no mistake for these: they migrate it (or, restore, fill it
+# from a backup).
+MIGRATES = {"demo", "db upgrade", "restore"}
 # Fetches from another instance before it touches the database.
 NETWORK_FIRST = {"peers add"}
 # Values for required parameters, so that the mistake is what the command stops at.

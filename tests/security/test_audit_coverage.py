@@ -40,6 +40,9 @@ EXEMPT_WRITES = {
     # Sent by a peer instance, not a user; every outcome is audited (transfer.receive.*,
     # transfer.duplicate, transfer.reject), checked in tests/transfer/test_transfer.py.
     "POST /transfer/inbox": "peer delivery",
+    # Sent by a peer instance, authenticated by its signature; a kept one is audited
+    # (audit.checkpoint_witnessed), checked in tests/ops/test_anchor.py.
+    "POST /audit/checkpoints/witness": "peer's audit checkpoint",
 }
 # The action each content read records.
 READS = {

@@ -48,6 +48,12 @@ EXEMPT = {
     "/finder": "competent authorities, shared reference data (README)",
     "/console/profiles": "country profiles, shared reference data (README)",
     "/console/profiles/find": "a redirect to a country's profile page",
+    "/audit/checkpoints": "public signed statements of the audit chain's length and head "
+                          "(README, Operations): the same for everyone, no content",
+    "/audit/checkpoints/witnessed/{code}": "a peer's public checkpoints, the same for everyone",
+    "/metrics": "the operators' instance-wide counts (no names, no case content), read from "
+                "this machine or with MLA_METRICS_TOKEN, never with a user's token "
+                "(tests/ops/test_metrics.py)",
 }
 # Path parameters that name reference data (not an owned object): the values to walk.
 PATH_VALUES: dict[str, list[dict[str, str]]] = {

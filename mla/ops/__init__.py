@@ -1,0 +1,2 @@
+"""Running the instance: worker heartbeats and the dead-man page, readiness, metrics,
+backup and restore, signed audit checkpoints, retention of personal data."""
