@@ -174,13 +174,15 @@ def test_demo_on_a_fresh_machine_runs_once_seeds_24_7_and_says_where_to_log_in(
     assert "refused: fr.officer transmit" in out and "accepts only en, sw" in out
     assert "in_execution" in out and "formal_request_due" in out
     assert "History of" in out and "notify_arrest" in out
-    tail = first.stdout.strip().splitlines()[-9:]
+    tail = first.stdout.strip().splitlines()[-11:]
     assert tail[1].endswith("http://127.0.0.1:8000/console/")
     assert tail[2].endswith("http://127.0.0.1:8000/docs")
     assert demo.DEMO_PASSWORD in tail[3]
-    assert [line.split()[0] for line in tail[4:]] == \
+    assert [line.split()[0] for line in tail[4:9]] == \
         ["officer", "supervisor", "liaison", "contact_point", "admin"]
     assert "fr.officer, ke.officer" in tail[4] and "ke.contact" in tail[7]
+    # How to try it without an authenticator app, supervisors needing a second factor.
+    assert "second factor" in tail[9] and "MLA_SECOND_FACTOR_ROLES=none" in tail[10]
     engine = db.make_engine(f"sqlite:///{tmp_path / 'mla.db'}")
 
     def counts() -> dict[str, object]:

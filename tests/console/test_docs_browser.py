@@ -72,7 +72,7 @@ def test_redoc_renders_offline(offline: Any, server: Server) -> None:
     page, refused = _open(offline, server, "/redoc")
     page.get_by_role("heading", name="MLA & extradition workflow engine (0.1.0)").wait_for(
         timeout=30_000)
-    page.get_by_text("Exchange username and password for a short-lived access token").wait_for()
+    page.get_by_text("for a short-lived access token (OAuth2 password form)").wait_for()
     page.screenshot(path=str(SHOTS / "redoc.png"))
     assert offline.elsewhere == []
     # The one refusal: the Redocly logo ReDoc shows from its CDN (hidden when it fails).

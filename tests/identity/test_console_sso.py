@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mla import db
 from mla.models import AuditEvent, User
-from tests.console.test_console import CHROMIUM, CHROMIUM_ARGS, LAPTOP, playwright_api
+from tests.console.browser import CHROMIUM, CHROMIUM_ARGS, LAPTOP, playwright_api
 from tests.identity.conftest import Console
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "identity"

@@ -15,7 +15,7 @@ claims: {username: upn, full_name: name, groups: roles, active: enabled}
 group_pattern: "CN=MLA-{authority}-{role},OU=Groups"
 groups:
   "Justice-IntlCoop-Heads": {authority: FR-MJ, role: supervisor}
-role_precedence: [admin, supervisor, officer, contact_point, liaison]
+role_precedence: [admin, supervisor, validator, officer, contact_point, liaison]
 """))
 
 

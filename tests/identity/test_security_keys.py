@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mla import db
 from mla.models import AuditEvent, User, WebAuthnCredential
-from tests.console.test_console import LAPTOP
+from tests.console.browser import LAPTOP
 from tests.identity.conftest import PASSWORD, Console
 from tests.identity.test_console_sso import browser, expect, shot
 

@@ -118,6 +118,12 @@ def test_dual_criminality_advisory_is_a_warning(api: Api) -> None:
 EAW = {"eaw_2002_584": {"maximum_months": 12, "imposed_months": 4}}
 
 
+def _eaw_form() -> dict[str, Any]:
+    """The example on the EAW form's own version (filed under the Framework Decision)."""
+    return templates.example("extradition.request",
+                             templates.latest_version("extradition.request", "eaw_2002_584"))
+
+
 @pytest.mark.parametrize(("penalty", "refused"), [
     ({"maximum": "6 months' imprisonment"}, "data.penalty.maximum"),
     ({"maximum": "eleven months and 29 days"}, "data.penalty.maximum"),
@@ -129,7 +135,7 @@ EAW = {"eaw_2002_584": {"maximum_months": 12, "imposed_months": 4}}
 def test_eaw_below_the_penalty_threshold(api: Api, penalty: dict[str, str],
                                          refused: str | None) -> None:
     load(api.session, [KE_BASE | {"penalty_thresholds": EAW}], rows=[])
-    form = templates.example("extradition.request")
+    form = _eaw_form()
     form["penalty"] = penalty
     request = _approved(api, kind="extradition.request", data=form,
                         legal_basis="eaw_2002_584")
@@ -147,6 +153,7 @@ def test_threshold_applies_to_its_instrument_only_and_unreadable_penalty_warns(
     form["penalty"] = {"maximum": "6 months"}
     under_untoc = _approved(api, kind="extradition.request", data=form)
     assert "penalty_threshold" not in _findings(api, under_untoc)
+    form = _eaw_form()
     form["penalty"] = {"maximum": "a heavy fine"}
     vague = _approved(api, kind="extradition.request", data=form, legal_basis="eaw_2002_584")
     finding = _findings(api, vague)["penalty_threshold"]

@@ -103,16 +103,13 @@ def _case_to_read(api: Api) -> dict[str, str]:
         "file": ("pelican-scan.pdf", b"PELICAN-SCAN of the order", "application/pdf")}).json()
     received = api.call("ke.officer", "POST", f"/requests/{rid}/received-documents", files={
         "file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")}).json()
-    return {"request_id": rid, "attachment_id": attachment["id"], "document_id": received["id"]}
-
-
     case = api.call("fr.officer", "POST", "/cases", json={"reference": "INV-9",
                                                           "title": "Audited case"}).json()
     api.call("fr.officer", "POST", f"/cases/{case['id']}/requests", json={"request_id": rid})
     person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
                       json={"name": "Someone"}).json()
     return {"request_id": rid, "attachment_id": attachment["id"], "case_id": case["id"],
-            "person_id": person["id"]}
+            "person_id": person["id"], "document_id": received["id"]}
 
 
 def test_every_content_read_is_audited(api: Api) -> None:

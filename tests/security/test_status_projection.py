@@ -120,10 +120,15 @@ def _cases(api: Api) -> dict[str, list[str]]:
                       json={"name": "IVANOV Sergei", "request_ids": [rid]}).json()
     link = api.call("fr.officer", "POST", f"/requests/{urgent['id']}/links",
                     json={"kind": "follow_up", "follows": rid}).json()
+    # A signed PDF KE registered with the request it received.
+    received = api.call("ke.officer", "POST", f"/requests/{urgent['id']}/received-documents",
+                        files={"file": ("r.pdf", b"%PDF-1.7 unsigned", "application/pdf")})
+    assert received.status_code == 201, received.text
 
     tables = api.call("fr.officer", "GET", "/stats").json()["tables"]
     return {
         "case_id": [case["id"]], "person_id": [person["id"]], "link_id": [str(link["id"])],
+        "document_id": [received.json()["id"]],
         "request_id": [rid, eaw["id"], urgent["id"]], "attachment_id": [attachment.json()["id"]],
         "alert_id": [str(alert["id"])], "code": ["FR-MJ"], "kind": ["mla.evidence"],
         "table": list(tables), "language": ["fr"],

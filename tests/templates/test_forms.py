@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import update
 
 from mla import templates
-from mla.directory import service as directory
 from mla.models import Request
 from mla.templates.forms import FACTS, resolve
 from tests.api_helpers import Api, problem_fields, refusal
@@ -231,10 +230,9 @@ def test_acknowledge_step_produces_annex_b(api: Api) -> None:
 def test_an_eio_issued_by_the_police_is_validated_before_it_leaves(api: Api) -> None:
     """Directive 2014/41/EU art. 2(c)(ii): the validate step, by a user with the validator
     role, between approval and transmission; section L of the document shows who."""
-    validator = directory.add_user(api.session, api.world.fr, username="fr.validator",
-                                   full_name="Juge Laure VALIDE", role="validator")
+    validator = api.world["fr.validator"]
+    validator.full_name = "Juge Laure VALIDE"
     api.session.commit()
-    api.world.users["fr.validator"] = validator
     data = templates.example("mla.evidence", legal_basis="eio_2014_41")
     data["competent_authority"] |= {"kind": "police", "name": "Office central pour la "
                                     "répression de la grande délinquance financière"}
