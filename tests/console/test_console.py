@@ -151,7 +151,7 @@ def test_officer_files_supervisor_approves_liaison_sees_status_contact_point_ack
                 "buffer": b"Mandat d'arret JI-2026-00117/MA-02"}])
     officer.get_by_role("button", name="Upload").click()
     expect(officer.get_by_role("link", name="warrant.txt")).to_have_count(1)
-    officer.get_by_role("link", name=re.compile("English")).click()
+    officer.get_by_role("link", name=re.compile(r"^English \(en\)")).click()
     officer.wait_for_url(re.compile(r"/document"))
     assert "FERRAND Lucas Antoine" in officer.content()
     shot(officer, "08-document-en")
