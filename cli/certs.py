@@ -149,7 +149,8 @@ def acknowledgement_command(file: Path, database: str) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from None
     with transaction(database) as session:
-        session.connection()  # a database that cannot be reached says so before the file
+        # A database that cannot be reached, or has no tables yet, says so before the file.
+        session.execute(select(MailMessage.id).limit(1))
         message = acknowledgements.from_reply(session, raw, None)
         reference = session.get_one(Request, message.request_id).reference
         click.echo(f"{reference}: acknowledged on {message.acknowledged_at:%Y-%m-%d %H:%M} UTC "
