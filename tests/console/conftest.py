@@ -4,13 +4,10 @@ tests (test_console.py) and the HTTP-only ones (test_console_http.py)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -18,14 +15,9 @@ from cli import demo
 from mla import db, security
 from mla.directory import service as directory
 from mla.models import Request
+from tests.serving import mla_serve
 
 PASSWORD = demo.DEMO_PASSWORD
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -62,25 +54,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stranger = directory.add_user(s, us, username="us.officer", full_name="Sam Reed",
                                       role="officer")
         security.set_password(s, stranger, PASSWORD)
-    port = _free_port()
-    log = (workdir / "serve.log").open("w")
-    proc = subprocess.Popen([*mla, "serve", "--port", str(port)], cwd=workdir, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90  # a busy 2-core machine starts slowly
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (workdir / "serve.log").read_text()
-            assert time.monotonic() < deadline, "mla serve did not start"
-            time.sleep(0.2)
-        yield Server(base, engine)
+        with mla_serve(workdir, env) as base:
+            yield Server(base, engine)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
         engine.dispose()

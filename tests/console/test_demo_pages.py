@@ -9,16 +9,15 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cli import demo
 from tests.console.browser import chromium, emptied, expect, login, shots_dir
+from tests.serving import mla_serve
 
 SHOTS = shots_dir("demo")
 
@@ -34,37 +33,10 @@ def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, An
                            text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "/console/" in shown.stdout and demo.DEMO_PASSWORD in shown.stdout
-    port = _free_port()
-    log = (workdir / "serve.log").open("w")
-    proc = subprocess.Popen([*mla, "serve", "--port", str(port)], cwd=workdir, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        limit = time.monotonic() + 90  # a busy 2-core machine starts slowly
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (workdir / "serve.log").read_text()
-            assert time.monotonic() < limit, "mla serve did not start"
-            time.sleep(0.2)
+    with mla_serve(workdir, env, ready="/ready") as base:
         emptied(SHOTS)
         with chromium() as browser:
             yield base, browser
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_demo_24_7_page_shows_who_answers_and_how_pages_climb(

@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -18,6 +16,7 @@ from mla import db, security
 from mla.identity import oidc
 from tests.conftest import IN_CI, build_world
 from tests.identity import idp
+from tests.serving import mla_serve
 
 PASSWORD = "a local password of 12+"
 
@@ -89,25 +88,10 @@ def _serve(workdir: Path, env: dict[str, str], port: int, base: str) -> Iterator
         for user in world.users.values():
             security.set_password(s, user, PASSWORD)
         s.commit()
-    log = (workdir / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (workdir / "serve.log").read_text()
-            assert time.monotonic() < deadline, "mla serve did not start"
-            time.sleep(0.2)
-        yield Console(base, engine)
+        with mla_serve(workdir, env, port):
+            yield Console(base, engine)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
         engine.dispose()
 
 
