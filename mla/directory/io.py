@@ -33,7 +33,6 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -46,6 +45,7 @@ from mla.errors import DomainError, FieldProblem, InvalidInput
 from mla.models import Authority, ContactPoint, EscalationPolicy, Rotation
 from mla.oncall import paging
 from mla.oncall import service as oncall
+from mla.rowfiles import Report, Row, RowError
 
 CSV_COLUMNS = ("authority", "network", "name", "email", "phone", "languages", "channels",
                "timezone", "webhook_url", "webhook_secret", "active")
@@ -53,36 +53,6 @@ REQUIRED_CSV = ("authority", "network", "name", "timezone")
 # In dependency order: contact points need their authority, rotations and policies their
 # contact points.
 SECTIONS = ("authorities", "contact_points", "rotations", "escalation_policies")
-
-
-@dataclass(frozen=True)
-class Row:
-    section: str
-    line: int
-    data: Any
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    section: str
-    key: str
-    problems: tuple[str, ...]
-
-    def __str__(self) -> str:
-        what = f" {self.key}" if self.key else ""
-        return f"line {self.line} ({self.section}{what}): {'; '.join(self.problems)}"
-
-
-@dataclass
-class Report:
-    created: int = 0
-    updated: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def imported(self) -> int:
-        return self.created + self.updated
 
 
 class ParseError(DomainError):

@@ -30,7 +30,6 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -41,42 +40,13 @@ from mla.errors import DomainError, FieldProblem, InvalidInput
 from mla.models import CompetentAuthority
 from mla.profiles import editing, service
 from mla.profiles.model import COUNTRY, KEYS, LANGUAGE, TRANSMISSIONS, measures
+from mla.rowfiles import Report, Row, RowError
 
 SECTIONS = ("profiles", "competent_authorities")
 PROFILE_COLUMNS = ("code", *KEYS)
 COMPETENT_COLUMNS = ("country", "measure", "area", "places", "name", "authority_code",
                      "transmission", "contact", "languages", "notes")
 BY_KIND = ("languages", "transmission", "execution_days")
-
-
-@dataclass(frozen=True)
-class Row:
-    section: str
-    line: int
-    data: Any
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    section: str
-    key: str
-    problems: tuple[str, ...]
-
-    def __str__(self) -> str:
-        what = f" {self.key}" if self.key else ""
-        return f"line {self.line} ({self.section}{what}): {'; '.join(self.problems)}"
-
-
-@dataclass
-class Report:
-    created: int = 0
-    updated: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def imported(self) -> int:
-        return self.created + self.updated
 
 
 class ParseError(DomainError):
