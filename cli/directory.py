@@ -24,11 +24,11 @@ def directory_group() -> None:
 def import_command(file: Path, fmt: str, database: str) -> None:
     """Import FILE; good rows are imported, each bad row is named with its line number and
     problems (exit status 1 when there were any)."""
-    from mla import audit
+    from mla import audit, rowfiles
     from mla.directory import io as directory_io
 
     text = file.read_text("utf-8-sig")
-    fmt = directory_io.guess_format(file.name, text) if fmt == "auto" else fmt
+    fmt = rowfiles.guess_format(file.name, text) if fmt == "auto" else fmt
     try:
         rows, parse_errors = directory_io.parse(text, fmt)
     except directory_io.ParseError as exc:

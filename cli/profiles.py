@@ -30,11 +30,11 @@ def profiles_group() -> None:
 def import_command(file: Path, fmt: str, database: str) -> None:
     """Import FILE; good rows are imported, each bad row is named with its line number and
     problems (exit status 1 when there were any)."""
-    from mla import audit
+    from mla import audit, rowfiles
     from mla.profiles import io as profiles_io
 
     text = file.read_text("utf-8-sig")
-    fmt = profiles_io.guess_format(file.name, text) if fmt == "auto" else fmt
+    fmt = rowfiles.guess_format(file.name, text) if fmt == "auto" else fmt
     try:
         rows, parse_errors = profiles_io.parse(text, fmt)
     except profiles_io.ParseError as exc:

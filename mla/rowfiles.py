@@ -36,3 +36,12 @@ class Report:
     @property
     def imported(self) -> int:
         return self.created + self.updated
+
+
+def guess_format(filename: str, text: str) -> str:
+    """csv or json: by the file's extension, else by its first character."""
+    if filename.lower().endswith(".json"):
+        return "json"
+    if filename.lower().endswith(".csv"):
+        return "csv"
+    return "json" if text.lstrip().startswith(("[", "{")) else "csv"

@@ -190,14 +190,6 @@ def parse(text: str, fmt: str) -> tuple[list[Row], list[RowError]]:
     raise ParseError(f"unknown format {fmt!r}; csv or json")
 
 
-def guess_format(filename: str, text: str) -> str:
-    if filename.lower().endswith(".json"):
-        return "json"
-    if filename.lower().endswith(".csv"):
-        return "csv"
-    return "json" if text.lstrip().startswith(("[", "{")) else "csv"
-
-
 # --- importing ---------------------------------------------------------------------------
 
 def _authority(session: Session, data: dict[str, Any]) -> Authority:
