@@ -384,12 +384,15 @@ class LoginAttempt(Base):
 
 
 class AuditEvent(Base):
-    """One audited write or content read; rows are hash-chained and never change."""
+    """One audited write or content read, written with its own hash in the transaction it
+    records; the sealer (mla/audit.py) links it into the hash chain shortly after. Rows never
+    change but for that one write of `hash`."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_authority_id", "authority_id", "id"),)
 
-    # Ids are handed out under the chain head's lock, so they are contiguous.
+    # From the sequence audit_events_id_seq on PostgreSQL (migration 0020; the INSERT names
+    # it), the next free id under the write lock on SQLite.
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # No foreign keys: the trail outlives the rows it speaks of.
@@ -399,12 +402,15 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # sha256(previous row's hash + this row's canonical content), hex.
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # sha256(this row's canonical content), hex, written with the row; null on rows chained
+    # before migration 0020 (their chain hash covers the same content).
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    # sha256(previous row's hash + this row's canonical content), hex; null until sealed.
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(Base):
-    """The end of the audit chain; one row, locked by each writer."""
+    """The sealed end of the audit chain; one row, locked only by the sealer."""
 
     __tablename__ = "audit_head"
 
