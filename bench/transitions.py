@@ -428,15 +428,16 @@ def _drive(transition: Callable[[uuid.UUID, int], None], ids: list[uuid.UUID]) -
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="per side")
     parser.add_argument("--rounds", type=int, default=10, help="alternations of the sides")
     parser.add_argument("--database", default=DEFAULT_URL)
-    args = parser.parse_args()
+    parser.add_argument("--schema", default=SCHEMA, help="private schema, dropped at the end")
+    args = parser.parse_args(argv)
     hooks.install()  # this bench is an entry point: it fires transitions in-process
     templates.load_all()
-    url = prepare(args.database)
+    url = prepare(args.database, args.schema)
     try:
         # One extra request each for the statement check, not timed.
         ids, users = seed(url, 2 * args.requests + 2)
@@ -459,7 +460,7 @@ def main() -> None:
             engine.close()
             baseline.close()
     finally:
-        drop(args.database, SCHEMA)
+        drop(args.database, args.schema)
     n = args.requests * len(PATH)
     rate = {name: n / elapsed for name, elapsed in times.items()}
     ratio = rate["engine"] / rate["baseline"]
