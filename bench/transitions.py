@@ -205,8 +205,80 @@ def audit_append_and_commit(conn: psycopg.Connection[Any], entry: dict[str, Any]
         conn.commit()
 
 
+@dataclass(frozen=True)
+class Directory:
+    """What the baseline holds in memory, as the engine's caches do: authorities' codes and
+    countries, and the deadline rules' escalation ladder."""
+
+    codes: dict[int, str]
+    countries: dict[int, str]
+    ladder: tuple[Any, ...]
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection[Any]) -> Directory:
+        rows = conn.execute("SELECT id, code, country FROM authorities").fetchall()
+        return cls({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}, rules().ladder)
+
+
+def send_transition(conn: psycopg.Connection[Any], request: Req, step: int, actor: int,
+                    actor_authority: int, directory: Directory) -> int:
+    """The statements the engine sends for PATH[step], in its order, and the COMMIT; the
+    request's new version."""
+    event_name = PATH[step][0]
+    cur = conn.cursor()
+    if event_name == "transmit":  # the guard profile_requirements reads the profile
+        cur.execute(_PROFILES, (directory.countries[request.requested_id],
+                                directory.codes[request.requested_id])).fetchall()
+    now = datetime.now(UTC)
+    version = cur.execute(_STEPS[event_name], {
+        "state": STATES[step + 1], "now": now, "id": request.id,
+        "version": request.version, "actor_id": actor, "event": event_name,
+        "from_state": STATES[step], "to_state": STATES[step + 1]}).fetchone()
+    if version is None:  # someone else changed it first: nothing was written
+        conn.rollback()
+        raise LookupError(f"request {request.id} is not at version {request.version}")
+    request.version = version[0]
+    if event_name == "transmit":
+        _open_deadline(cur, request, now, directory.ladder)
+        # The transfer outbox and the mail outbox each look for a peer instance.
+        cur.execute(_PEER, (request.requested_id,)).fetchall()
+        cur.execute(_PEER, (request.requested_id,)).fetchall()
+        cur.execute(_MAIL_ADDRESSES, (request.requested_id,)).fetchall()
+    elif event_name == "acknowledge":
+        cur.execute(_MAIL_WAITING, (request.id,)).fetchall()
+    elif event_name in _CLOSES:
+        closed = [r[0] for r in cur.execute(
+            _CLOSE_DEADLINES, (now, request.id, _CLOSES[event_name])).fetchall()]
+        if closed:
+            cur.execute(_DROP_PENDING_STEPS, (closed,))
+    audit_append_and_commit(conn, {
+        "at": datetime.now(UTC), "actor_id": actor, "authority_id": actor_authority,
+        "action": "request.transition", "object_type": "request",
+        "object_id": str(request.id),
+        "detail": {"event": event_name, "from": STATES[step], "to": STATES[step + 1]}})
+    return request.version
+
+
+def _open_deadline(cur: psycopg.Cursor[Any], request: Req, now: datetime,
+                   ladder: tuple[Any, ...]) -> None:
+    running = {r[0] for r in cur.execute(_RUNNING_RULES, (request.id,)).fetchall()}
+    if "untoc.suggested_date" in running or request.desired is None:
+        return
+    due = datetime.combine(request.desired, dtime(), UTC) + timedelta(days=1)
+    row = cur.execute(_OPEN_DEADLINE, (
+        request.id, "untoc.suggested_date", "suggested_date", request.requested_id,
+        request.requesting_id, request.requested_id, now, now, due)).fetchone()
+    assert row is not None
+    span = due - now
+    steps = [(row[0], s.step, due + s.after_due if s.after_due is not None
+              else now + span * (s.at or 0)) for s in ladder]
+    values = ", ".join(["(%s, %s, %s, NULL)"] * len(steps))
+    cur.execute(f"INSERT INTO deadline_steps (deadline_id, step, due_at, done_at) "
+                f"VALUES {values}", [v for step in steps for v in step])
+
+
 @dataclass
-class _Req:
+class Req:
     id: uuid.UUID
     version: int
     requesting_id: int
@@ -225,69 +297,22 @@ class BaselineRunner:
         rows = self.conn.execute(
             "SELECT id, version, requesting_authority_id, requested_authority_id, data "
             "FROM requests WHERE id = ANY(%s)", (ids,)).fetchall()
-        self.requests = {r[0]: _Req(r[0], r[1], r[2], r[3], _desired(r[4])) for r in rows}
+        self.requests = {r[0]: Req(r[0], r[1], r[2], r[3], desired_deadline(r[4])) for r in rows}
         self.authority_of = dict(self.conn.execute(
             "SELECT u.id, u.authority_id FROM users u").fetchall())
-        self.codes = dict(self.conn.execute("SELECT id, code FROM authorities").fetchall())
-        self.countries = dict(self.conn.execute(
-            "SELECT id, country FROM authorities").fetchall())
+        self.directory = Directory.load(self.conn)
         self.conn.commit()
-        self.ladder = rules().ladder
 
     def transition(self, request_id: uuid.UUID, step: int) -> None:
-        event_name, role = PATH[step]
-        request = self.requests[request_id]
-        actor = self.users[role]
-        cur = self.conn.cursor()
-        if event_name == "transmit":  # the guard profile_requirements reads the profile
-            cur.execute(_PROFILES, (self.countries[request.requested_id],
-                                    self.codes[request.requested_id])).fetchall()
-        now = datetime.now(UTC)
-        version = cur.execute(_STEPS[event_name], {
-            "state": STATES[step + 1], "now": now, "id": request_id,
-            "version": request.version, "actor_id": actor, "event": event_name,
-            "from_state": STATES[step], "to_state": STATES[step + 1]}).fetchone()
-        assert version is not None, "the baseline lost a version check"
-        request.version = version[0]
-        if event_name == "transmit":
-            self._open_deadline(cur, request, now)
-            # The transfer outbox and the mail outbox each look for a peer instance.
-            cur.execute(_PEER, (request.requested_id,)).fetchall()
-            cur.execute(_PEER, (request.requested_id,)).fetchall()
-            cur.execute(_MAIL_ADDRESSES, (request.requested_id,)).fetchall()
-        elif event_name == "acknowledge":
-            cur.execute(_MAIL_WAITING, (request_id,)).fetchall()
-        elif event_name in _CLOSES:
-            closed = [r[0] for r in cur.execute(
-                _CLOSE_DEADLINES, (now, request_id, _CLOSES[event_name])).fetchall()]
-            if closed:
-                cur.execute(_DROP_PENDING_STEPS, (closed,))
-        audit_append_and_commit(self.conn, {
-            "at": datetime.now(UTC), "actor_id": actor,
-            "authority_id": self.authority_of[actor], "action": "request.transition",
-            "object_type": "request", "object_id": str(request_id),
-            "detail": {"event": event_name, "from": STATES[step], "to": STATES[step + 1]}})
-
-    def _open_deadline(self, cur: psycopg.Cursor[Any], request: _Req, now: datetime) -> None:
-        running = {r[0] for r in cur.execute(_RUNNING_RULES, (request.id,)).fetchall()}
-        if "untoc.suggested_date" in running or request.desired is None:
-            return
-        due = datetime.combine(request.desired, dtime(), UTC) + timedelta(days=1)
-        deadline_id = cur.execute(_OPEN_DEADLINE, (
-            request.id, "untoc.suggested_date", "suggested_date", request.requested_id,
-            request.requesting_id, request.requested_id, now, now, due)).fetchone()[0]
-        span = due - now
-        steps = [(deadline_id, s.step, due + s.after_due if s.after_due is not None
-                  else now + span * (s.at or 0)) for s in self.ladder]
-        values = ", ".join(["(%s, %s, %s, NULL)"] * len(steps))
-        cur.execute(f"INSERT INTO deadline_steps (deadline_id, step, due_at, done_at) "
-                    f"VALUES {values}", [v for row in steps for v in row])
+        actor = self.users[PATH[step][1]]
+        send_transition(self.conn, self.requests[request_id], step, actor,
+                        self.authority_of[actor], self.directory)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _desired(data: Any) -> date | None:
+def desired_deadline(data: Any) -> date | None:
     try:
         return date.fromisoformat(str((data or {}).get("desired_deadline")))
     except ValueError:
