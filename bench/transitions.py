@@ -178,22 +178,21 @@ def _canonical(entry: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-_AUDIT_APPEND = """WITH head AS (
-    UPDATE audit_head SET last_id = last_id + 1,
-        last_hash = encode(sha256(convert_to(
-            last_hash || %(before)s || CAST(last_id + 1 AS text) || %(after)s, 'UTF8')), 'hex')
-    WHERE id = 1 RETURNING last_id, last_hash)
-    INSERT INTO audit_events (id, at, actor_id, authority_id, action, object_type, object_id,
-                              detail, hash)
-    SELECT last_id, %(at)s, %(actor_id)s, %(authority_id)s, %(action)s, %(object_type)s,
-           %(object_id)s, CAST(%(detail)s AS json), last_hash FROM head"""
+# The engine's entry (mla/audit.py _APPEND_PG): its id from the sequence and its own hash,
+# no chain head to lock; the worker's sealer chains entries later, off the commit path.
+_AUDIT_APPEND = """INSERT INTO audit_events (id, at, actor_id, authority_id, action,
+        object_type, object_id, detail, entry_hash)
+    SELECT n.id, %(at)s, %(actor_id)s, %(authority_id)s, %(action)s, %(object_type)s,
+           %(object_id)s, CAST(%(detail)s AS json),
+           encode(sha256(convert_to(%(before)s || CAST(n.id AS text) || %(after)s, 'UTF8')), 'hex')
+    FROM (SELECT nextval('audit_events_id_seq') AS id) AS n"""
 _ID_MARKER = ',"id":0,"object_id":'
 
 
 def audit_append_and_commit(conn: psycopg.Connection[Any], entry: dict[str, Any]) -> None:
     """The engine's audit append at commit (mla/audit.py), and nothing else: the entry's
-    canonical text split around the id the chain head hands out, the head row's UPDATE that
-    hashes it onto the previous hash, the row's INSERT, sent in one pipeline with the COMMIT.
+    canonical text split around the id the sequence hands out, hashed into the row's own
+    entry hash by the INSERT, sent in one pipeline with the COMMIT.
     The one place to change when the engine's audit append changes."""
     text_with_id = _canonical(entry)
     cut = text_with_id.rindex(_ID_MARKER)
