@@ -179,14 +179,16 @@ def engine_batch(sessions: Any, now: datetime, limit: int) -> tuple[int, int]:
     return result.steps, result.alerts
 
 
-def make_due(engine: Engine, count: int, start: datetime, spread: float, open_: int) -> None:
+def make_due(engine: Engine, count: int, start: datetime, spread: float, open_: int) -> float:
     """`count` fresh deadlines with a `due` step each, on random open requests, falling due
-    over `spread` seconds from `start`."""
+    over `spread` seconds from `start`; the seconds it took."""
+    t0 = time.perf_counter()
     references = [f"B-{n}" for n in random.sample(range(1, open_ + 1), count)]
     form = json.dumps(templates.example("mla.evidence"))
     with engine.begin() as conn:
         conn.execute(text(DUE), {"references": references, "start": start, "spread": spread,
                                  "form": form})
+    return time.perf_counter() - t0
 
 
 def grow(engine: Engine, start: int, stop: int) -> float:
@@ -241,8 +243,11 @@ def latency(engine: Engine, due: int, open_: int) -> list[float]:
     thread = threading.Thread(target=worker.run, args=(engine,),
                               kwargs={"batch": 1000, "poll": 1.0, "stop": stop})
     thread.start()
-    start = datetime.now(UTC) + timedelta(seconds=2)
-    make_due(engine, due, start, 5.0, open_)
+    # Far enough ahead that the steps are committed before the first falls due: the time
+    # to write them must not count as the worker's lateness.
+    start = datetime.now(UTC) + timedelta(seconds=15)
+    if make_due(engine, due, start, 5.0, open_) > 14:
+        raise RuntimeError("writing the due steps took longer than the lead given to it")
     deadline = time.monotonic() + 120
     with db.session_factory(engine)() as s:
         while time.monotonic() < deadline:
