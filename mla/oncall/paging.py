@@ -27,7 +27,6 @@ from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import (
     ROLES,
-    Alert,
     ContactPoint,
     EscalationPolicy,
     Notification,
@@ -241,7 +240,8 @@ def on_transition(session: Session, request: Request, result: lifecycle.Transiti
         open_page(session, request, f"Urgent request received: {label}", source="file")
 
 
-def on_alert(session: Session, alert: Alert) -> None:
+def on_alert(session: Session, alert: Any) -> None:
+    """`alert`: the row the escalation batch wrote (mla/deadlines/escalation.py WRITTEN)."""
     if alert.role != "contact_point":
         return
     request = session.get(Request, alert.request_id)
