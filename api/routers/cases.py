@@ -30,7 +30,7 @@ from api.schemas.cases import (
     TimelineEntry,
 )
 from mla import access, audit
-from mla.cases import links, persons, service, state_of_play, timeline
+from mla.cases import intake, links, persons, service, state_of_play, timeline
 from mla.models import Case, Person, RequestLink, User
 
 router = APIRouter(tags=["cases"], responses=PROBLEM_RESPONSES)
@@ -134,7 +134,7 @@ def add_request(case_id: uuid.UUID, body: CaseRequestIn, session: SessionDep,
     """File a request (sent or received) in the case. Authorization: officer or supervisor
     of the case's authority, which must be a party to the request."""
     case = service.get_case(session, case_id, user)
-    service.add_request(session, case, user, body.request_id)
+    intake.file_in_case(session, case, user, body.request_id)
     session.commit()
     return _case_out(session, case, user)
 

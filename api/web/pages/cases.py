@@ -18,7 +18,7 @@ from api.deps import SessionDep
 from api.web.pages.common import kind_label, local, state_label, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import access, audit
-from mla.cases import links, persons, service, state_of_play, timeline
+from mla.cases import intake, links, persons, service, state_of_play, timeline
 from mla.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from mla.models import Case, User
 from mla.models import Request as MlaRequest
@@ -159,11 +159,12 @@ def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
     reference = str(form.get("reference") or "")
     try:
         row = _by_reference(session, user, reference)
-        service.add_request(session, case, user, row.id)
+        _, named = intake.file_in_case(session, case, user, row.id)
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, {"reference": reference})
-    flash(request, f"{row.reference} filed in case {case.reference}.")
+    flash(request, f"{row.reference} filed in case {case.reference}"
+          + (f", with {len(named)} person(s) its form names." if named else "."))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
