@@ -91,22 +91,27 @@ def update_case(session: Session, case: Case, user: User, *, reference: str | No
                        f"{case.version}); reload it and make your change again",
                        current_version=case.version)
     problems: list[FieldProblem] = []
+    # Every value checked before any is set: a query below would flush a half-made change.
+    changes: dict[str, Any] = {}
     if reference is not None:
         ref = _check("reference", reference, Case.reference.type.length, problems)
         if ref and ref != case.reference and session.scalar(select(Case.id).where(
                 Case.authority_id == case.authority_id, Case.reference == ref)):
             problems.append(FieldProblem("reference", "your authority already has a case "
                                          "with this reference"))
-        case.reference = ref or case.reference
+        changes["reference"] = ref or case.reference
     if title is not None:
-        case.title = _check("title", title, Case.title.type.length, problems) or case.title
+        changes["title"] = _check("title", title, Case.title.type.length, problems) \
+            or case.title
     if description is not None:
-        case.description = _check("description", description, 20000, problems,
-                                  required=False)
+        changes["description"] = _check("description", description, 20000, problems,
+                                         required=False)
     if officers is not None:
-        case.officers = _officers(session, user, officers, problems)
+        changes["officers"] = _officers(session, user, officers, problems)
     if problems:
         raise InvalidInput("the case cannot be changed as given", problems)
+    for key, value in changes.items():
+        setattr(case, key, value)
     if closed is not None:
         case.closed_at = (case.closed_at or utcnow()) if closed else None
     case.updated_at = utcnow()
