@@ -208,7 +208,7 @@ def add_override(session: Session, actor: User, *, network: str, member: int,
     return override
 
 
-CHANNELS = ("email", "webhook", "phone")
+CHANNELS = ("email", "webhook", "phone", "matrix")
 
 
 def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem]:
@@ -242,14 +242,30 @@ def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem
     secret = fields.get("webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 200):
         problems.append(FieldProblem(f"{prefix}webhook_secret", "16 to 200 characters"))
+    matrix_id = fields.get("matrix_id")
+    if matrix_id is not None:
+        try:
+            matrix_user_id(matrix_id)
+        except (ValueError, AttributeError):
+            problems.append(FieldProblem(f"{prefix}matrix_id",
+                                         "a Matrix user id, e.g. @name:server.example"))
     for channel, needed in (("email", "email"), ("webhook", "webhook_url"),
-                            ("phone", "phone")):
+                            ("phone", "phone"), ("matrix", "matrix_id")):
         if channel in channels and not fields.get(needed):
             problems.append(FieldProblem(f"{prefix}{needed}",
                                          f"required for the {channel} channel"))
     timezone = fields.get("timezone")
     check_timezone(timezone if isinstance(timezone, str) else "", f"{prefix}timezone", problems)
     return problems
+
+
+def matrix_user_id(value: str) -> str:
+    """`value` if it reads as a Matrix user id (@name:server); ValueError else."""
+    local, _, server = value[1:].partition(":")
+    if not value.startswith("@") or not local or not server or len(value) > 255 \
+            or any(c.isspace() for c in value):
+        raise ValueError(f"a Matrix user id looks like @name:server.example, not {value!r}")
+    return value
 
 
 def contact_by_name(session: Session, authority_id: int, network: str,
@@ -281,6 +297,7 @@ def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) ->
     contact.languages = list(fields.get("languages") or [])
     contact.channels = list(fields.get("channels") or [])
     contact.webhook_url = fields.get("webhook_url")
+    contact.matrix_id = fields.get("matrix_id")
     if fields.get("webhook_secret"):
         contact.webhook_secret = fields["webhook_secret"]
     contact.timezone = fields["timezone"]
