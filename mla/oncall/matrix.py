@@ -128,6 +128,7 @@ async def _client(config: MatrixSettings) -> Any:
                          device_id=config.device_id or None,
                          config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0,
                                                   request_timeout=TIMEOUT_SECONDS))
+    client.user_id = config.user_id
     if config.access_token:
         client.access_token = config.access_token
         return client
@@ -143,6 +144,7 @@ async def _client(config: MatrixSettings) -> Any:
         with _login_lock:
             _logins[key] = cached
     client.access_token, client.device_id = cached
+    client.user_id = config.user_id
     return client
 
 
