@@ -44,9 +44,10 @@ from sqlalchemy.orm import Session
 
 from mla import audit, db, kinds, settings
 from mla.clock import utcnow
-from mla.errors import Conflict, Forbidden, NotFound
-from mla.models import MatrixEvent, MatrixSync, Page, User
+from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from mla.models import Authority, MatrixEvent, MatrixSync, Page, User
 from mla.oncall import notify, paging
+from mla.oncall import service as oncall
 
 log = logging.getLogger("mla.matrix")
 
@@ -270,7 +271,7 @@ def send_page(message: notify.Message) -> None:
         asyncio.run(_send_page(message, config))
     except notify.DeliveryError:
         raise
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise MatrixError(f"matrix {config.homeserver}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:  # aiohttp's errors, nio's LocalProtocolError
         if type(exc).__module__.split(".")[0] in ("aiohttp", "nio"):
@@ -502,7 +503,7 @@ def listen(engine: Engine, stop: threading.Event) -> None:
                 try:
                     await _sync_once(client, sessions, config.sync_timeout)
                     failures = 0
-                except Exception as exc:  # noqa: BLE001 - a listener must outlive outages
+                except Exception as exc:
                     failures += 1
                     wait = min(60.0, 2.0 ** failures)
                     log.warning("matrix sync failed (%s); again in %.0f s", exc, wait)
@@ -535,3 +536,35 @@ def check_room(value: str) -> str:
         raise ValueError(f"a Matrix room looks like !id:server.example or "
                          f"#alias:server.example, not {value!r}")
     return value
+
+
+def set_desk_room(session: Session, authority: Authority, room: str | None) -> None:
+    """Where the bot posts every page of `authority` (None: nowhere). The bot joins at its
+    first page; invite it first to a room that is not public."""
+    if room is not None:
+        room = check_room(room)
+    authority.matrix_room_id = room
+    session.flush()
+    audit.record(session, "matrix.desk_room", object_type="authority",
+                 object_id=str(authority.id), authority_id=authority.id,
+                 detail={"room": room})
+
+
+def link_user(session: Session, user: User, matrix_id: str | None) -> None:
+    """Replies and reactions from `matrix_id` act as `user` (None: unlinked). One account
+    per user; InvalidInput if another user holds it."""
+    if matrix_id is not None:
+        try:
+            matrix_id = oncall.matrix_user_id(matrix_id.strip())
+        except ValueError as exc:
+            raise InvalidInput("not a Matrix user id",
+                               [FieldProblem("matrix_id", str(exc))]) from None
+        holder = session.scalar(select(User).where(User.matrix_id == matrix_id,
+                                                   User.id != user.id))
+        if holder is not None:
+            raise InvalidInput("that Matrix account is linked already", [FieldProblem(
+                "matrix_id", f"linked to user {holder.username}; unlink it there first")])
+    user.matrix_id = matrix_id
+    session.flush()
+    audit.record(session, "matrix.link_user", object_type="user", object_id=str(user.id),
+                 authority_id=user.authority_id, detail={"matrix_id": matrix_id})

@@ -186,13 +186,7 @@ def send_webhook(message: Message) -> None:
         raise DeliveryError(f"webhook answered {response.status_code}")
 
 
-def send_matrix(message: Message) -> None:
-    from mla.oncall import matrix  # matrix-nio is loaded only by a pager that uses it
-
-    matrix.send_page(message)
-
-
-SENDERS = {"email": send_email, "webhook": send_webhook, "matrix": send_matrix}
+SENDERS = {"email": send_email, "webhook": send_webhook}
 
 
 def deliver(message: Message) -> None:

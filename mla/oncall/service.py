@@ -58,7 +58,7 @@ def parse_handoff(value: str) -> time | None:
         return None
 
 
-def _boundary(rotation: Rotation, k: int) -> datetime:
+def boundary(rotation: Rotation, k: int) -> datetime:
     """Start of shift k (k = 0 starts on `starts_on` at the handoff time), as a UTC instant."""
     handoff = parse_handoff(rotation.handoff_time)
     assert handoff is not None
@@ -81,13 +81,13 @@ def shift_at(rotation: Rotation, at: datetime) -> tuple[int, datetime, datetime]
     # A guess from wall time, then corrected against real boundaries (DST shifts it by one
     # at most).
     k = (wall - first) // span
-    while _boundary(rotation, k) > at:
+    while boundary(rotation, k) > at:
         k -= 1
-    while _boundary(rotation, k + 1) <= at:
+    while boundary(rotation, k + 1) <= at:
         k += 1
     if k < 0:
         return None
-    return k, _boundary(rotation, k), _boundary(rotation, k + 1)
+    return k, boundary(rotation, k), boundary(rotation, k + 1)
 
 
 def rotations(session: Session, authority_id: int) -> list[Rotation]:

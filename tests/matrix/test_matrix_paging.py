@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
