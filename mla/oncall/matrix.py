@@ -496,11 +496,12 @@ def listen(engine: Engine, stop: threading.Event) -> None:
     sessions = db.session_factory(engine)
 
     async def loop() -> None:
-        client = await _client(config)
+        client = None
         failures = 0
         try:
             while not stop.is_set():
                 try:
+                    client = client or await _client(config)
                     await _sync_once(client, sessions, config.sync_timeout)
                     failures = 0
                 except Exception as exc:
@@ -509,7 +510,8 @@ def listen(engine: Engine, stop: threading.Event) -> None:
                     log.warning("matrix sync failed (%s); again in %.0f s", exc, wait)
                     await asyncio.sleep(wait)
         finally:
-            await client.close()
+            if client is not None:
+                await client.close()
 
     asyncio.run(loop())
 

@@ -277,7 +277,8 @@ def contact_by_name(session: Session, authority_id: int, network: str,
 
 def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) -> ContactPoint:
     """Creates the contact point, or updates the one with the same authority, network and
-    name. A webhook secret left out keeps the one stored (exports never carry secrets)."""
+    name. A webhook secret left out keeps the one stored (exports never carry secrets), and
+    so does a Matrix id (directory files from before the column)."""
     problems = check_contact(fields)
     contact = None
     if not problems:
@@ -297,7 +298,8 @@ def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) ->
     contact.languages = list(fields.get("languages") or [])
     contact.channels = list(fields.get("channels") or [])
     contact.webhook_url = fields.get("webhook_url")
-    contact.matrix_id = fields.get("matrix_id")
+    if "matrix_id" in fields:  # a file without the column keeps the one stored
+        contact.matrix_id = fields["matrix_id"]
     if fields.get("webhook_secret"):
         contact.webhook_secret = fields["webhook_secret"]
     contact.timezone = fields["timezone"]

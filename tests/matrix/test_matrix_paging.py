@@ -6,11 +6,14 @@ clear refusal, and an event read twice changes nothing."""
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -178,15 +181,32 @@ def test_page_reaches_desk_room_and_on_call_person_and_an_ack_reply_acknowledges
 
 def test_a_thumbs_up_reaction_in_the_direct_room_acknowledges(
         session: Session, world: World, engine: Engine, homeserver: Synapse,
-        bot: Account) -> None:
+        bot: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read by the worker's listener thread, long-polling /sync."""
+    monkeypatch.setenv("MLA_MATRIX_SYNC_TIMEOUT_SECONDS", "1")
     desk = _desk(session, world, engine, homeserver, bot)
-    direct = homeserver.call(bot, "GET", f"/user/{quote(bot.user_id)}/account_data/m.direct")
-    [dm] = direct[desk.alice.user_id]
-    _join(homeserver, desk.alice, dm)
-    [posted] = _pages(homeserver, desk.alice, dm)
-    _send(homeserver, desk.alice, dm, "m.reaction", {"m.relates_to": {
-        "rel_type": "m.annotation", "event_id": posted["event_id"], "key": "\U0001F44D\ufe0f"}})
-    assert matrix.sync(engine).outcomes == ["acknowledged"]
+    stop = threading.Event()
+    listener = matrix.start_listener(engine, stop)
+    assert listener is not None
+    try:
+        direct = homeserver.call(bot, "GET",
+                                 f"/user/{quote(bot.user_id)}/account_data/m.direct")
+        [dm] = direct[desk.alice.user_id]
+        _join(homeserver, desk.alice, dm)
+        [posted] = _pages(homeserver, desk.alice, dm)
+        reaction = _send(homeserver, desk.alice, dm, "m.reaction", {"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": posted["event_id"],
+            "key": "\U0001F44D\ufe0f"}})
+        deadline = time.monotonic() + 30
+        while _refresh(session, desk.page).status == "open" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        while not _answers(homeserver, desk.alice, dm, reaction) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        listener.join(timeout=10)
+    assert _answers(homeserver, desk.alice, dm, reaction)[0].startswith("Acknowledged by")
     page = _refresh(session, desk.page)
     assert (page.status, page.acknowledged_via) == ("acknowledged", "matrix")
     assert page.acknowledged_by_id == world["ke.contact_point"].id
