@@ -246,7 +246,7 @@ def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem
     if matrix_id is not None:
         try:
             matrix_user_id(matrix_id)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):  # a number from a JSON file
             problems.append(FieldProblem(f"{prefix}matrix_id",
                                          "a Matrix user id, e.g. @name:server.example"))
     for channel, needed in (("email", "email"), ("webhook", "webhook_url"),
