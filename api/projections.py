@@ -90,7 +90,7 @@ def history(event: HistoryEvent, user: User) -> HistoryStatusOut:
 def user_out(user: User) -> UserOut:
     return UserOut(id=user.id, username=user.username, full_name=user.full_name,
                    email=user.email, role=user.role, active=user.active,
-                   authority=user.authority.code)
+                   authority=user.authority.code, matrix_id=user.matrix_id)
 
 
 def deadline(d: Deadline, user: User, now: datetime | None = None) -> DeadlineOut:

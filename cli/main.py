@@ -9,6 +9,7 @@ import click
 
 from cli import admin, certs, ops, output, stats, transfer
 from cli import directory as directory_commands
+from cli import matrix as matrix_commands
 from cli import profiles as profile_commands
 from cli import templates as template_commands
 from cli import worker as worker_loop
@@ -231,6 +232,7 @@ transfer.register(main)
 certs.register(main)
 main.add_command(template_commands.templates)
 main.add_command(stats.stats_command)
+main.add_command(matrix_commands.matrix_group)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,7 +24,7 @@ from mla.deadlines import escalation
 from mla.errors import DomainError
 from mla.mail import delivery as mail_delivery
 from mla.oncall import delivery as page_delivery
-from mla.oncall import paging
+from mla.oncall import matrix, paging
 from mla.ops import anchor, heartbeat, retention
 from mla.stats import seal as stats_seal
 from mla.transfer import delivery as transfer_delivery
@@ -61,6 +61,9 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
                             kwargs={"engine": engine, "stop": stop, "clock": clock})
     if not once:
         jobs.start()
+        # Replies and reactions to pages on Matrix, when a bot is configured: a long-polling
+        # /sync of its own (a daemon thread, it ends with the process).
+        matrix.start_listener(engine, stop)
     sessions = db.session_factory(engine)
     waker = wakeup.Waker(engine, paging.NOTIFY_CHANNEL)
     worker_id = heartbeat.new_worker_id()

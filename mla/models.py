@@ -85,6 +85,8 @@ class Authority(Base):
     # Languages in which this authority accepts requests (ISO 639-1).
     languages: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The Matrix room of its 24/7 desk, where the bot posts every page (mla/oncall/matrix.py).
+    matrix_room_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class User(Base):
@@ -101,6 +103,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Tokens carry it (`ver`); "log out everywhere" raises it, ending every login at once.
     sessions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Their Matrix account (@name:server): a reply or reaction from it to a page acknowledges
+    # as this user (mla/oncall/matrix.py).
+    matrix_id: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 
@@ -448,6 +453,10 @@ class ContactPoint(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Matrix account paged in a direct room by the `matrix` channel.
+    matrix_id: Mapped[str | None] = mapped_column(String(255))
+    # Secret of the shift calendar's URL (mla/oncall/calendar.py); unset: no feed.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 
@@ -577,6 +586,37 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MatrixSync(Base):
+    """Where the bot's /sync stopped (`since`), so a restarted listener reads on from there."""
+
+    __tablename__ = "matrix_sync"
+
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    since: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MatrixEvent(Base):
+    """A reply or reaction the bot acted on, written in the transaction of the
+    acknowledgement it made (or refused): the same event read again does nothing. `reply` is
+    the bot's answer in the room, sent after commit (`reply_sent_at`)."""
+
+    __tablename__ = "matrix_events"
+    __table_args__ = (Index("ix_matrix_events_unsent", "received_at",
+                            postgresql_where=text("reply_sent_at IS NULL"),
+                            sqlite_where=text("reply_sent_at IS NULL")),)
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(255))
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="SET NULL"))
+    # acknowledged, unknown_sender, not_open, not_found
+    outcome: Mapped[str] = mapped_column(String(20))
+    reply: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reply_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- Electronic transfer between instances (issue #7) -----------------------------------

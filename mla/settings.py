@@ -86,6 +86,21 @@ class Settings(BaseModel):
     smtp_ca_file: str | None = Field(
         None, description="CA bundle to verify the SMTP server (unset: system CAs)")
     smtp_from: str = Field("mla-pager@localhost", description="sender address of e-mails")
+    matrix_homeserver: str | None = Field(
+        None, description="base URL of the Matrix homeserver of the paging bot, e.g. "
+        "`https://matrix.example.gov` (unset: no Matrix channel)")
+    matrix_user_id: str | None = Field(
+        None, description="the bot's Matrix account, e.g. `@mla-pager:example.gov`")
+    matrix_access_token: str | None = Field(
+        None, description="the bot's access token (or set `MLA_MATRIX_PASSWORD`: the bot "
+        "logs in once per process)")
+    matrix_password: str | None = Field(
+        None, description="the bot's password, used when no access token is set")
+    matrix_device_id: str | None = Field(
+        None, description="device id of the bot's session (keeps one device across "
+        "restarts; unset: the homeserver's choice at login)")
+    matrix_sync_timeout_seconds: float = Field(
+        30, gt=0, le=300, description="long-poll of `mla matrix listen`'s /sync")
     instance_authority: str | None = Field(
         None, description="code of the authority this instance hosts (unset: no transfer)")
     transfer_window_seconds: float = Field(
@@ -160,6 +175,16 @@ class Settings(BaseModel):
         if not (parts.scheme == "https" or local) or not parts.hostname or parts.query \
                 or parts.fragment:
             raise ValueError("must be the provider's https URL, without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _homeserver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be the homeserver's base URL, e.g. https://matrix.example.gov")
         return value.rstrip("/")
 
     @field_validator("trusted_proxies")

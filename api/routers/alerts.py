@@ -46,7 +46,9 @@ def _contact(c: ContactPoint, user: User) -> ContactPointOut:
     return ContactPointOut(id=c.id, authority=c.authority.code, network=c.network, name=c.name,
                            email=c.email, phone=c.phone, languages=c.languages,
                            channels=c.channels, timezone=c.timezone, active=c.active,
-                           webhook_url=c.webhook_url if own_admin else None)
+                           webhook_url=c.webhook_url if own_admin else None,
+                           matrix_id=c.matrix_id if user.authority_id == c.authority_id
+                           else None)
 
 
 def _admin(user: User) -> None:

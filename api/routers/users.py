@@ -11,6 +11,7 @@ from api.deps import SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.users import UserIn, UserOut, UserPatch
 from mla import accounts
+from mla.oncall import matrix
 
 # users.id is a 32-bit integer: a larger id is a 422, not a database error.
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id")]
@@ -43,8 +44,13 @@ def get_user(user_id: UserId, session: SessionDep, user: UserDep) -> UserOut:
 @router.patch("/{user_id}", response_model=UserOut)
 def update_user(user_id: UserId, body: UserPatch, session: SessionDep,
                 user: UserDep) -> UserOut:
-    """Change role, name, e-mail, password; deactivate. Authorization: admin."""
+    """Change role, name, e-mail, password, Matrix account; deactivate. Authorization:
+    admin."""
     target = accounts.get_user(session, user, user_id)
-    accounts.update_user(session, user, target, **body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    matrix_id = changes.pop("matrix_id", None)
+    accounts.update_user(session, user, target, **changes)
+    if matrix_id is not None:  # after update_user's admin and authority checks
+        matrix.link_user(session, target, matrix_id or None)
     session.commit()
     return projections.user_out(target)

@@ -88,8 +88,11 @@ class ContactPointIn(BaseModel):
     phone: str | None = Field(default=None, max_length=50)
     languages: list[str] = Field(default_factory=list, max_length=20)
     channels: list[str] = Field(default_factory=list, max_length=10,
-                                description="email, webhook, phone")
+                                description="email, webhook, phone, matrix")
     webhook_url: str | None = Field(default=None, max_length=500)
+    matrix_id: str | None = Field(default=None, max_length=255,
+                                  description="Matrix account paged by the matrix channel "
+                                  "(@name:server)")
     webhook_secret: str | None = Field(default=None, max_length=200,
                                        description="HMAC key; never shown again")
     timezone: str = Field(max_length=64)
@@ -108,6 +111,7 @@ class ContactPointOut(BaseModel):
     timezone: str
     active: bool
     webhook_url: str | None = Field(description="Shown to admins of the contact's authority")
+    matrix_id: str | None = Field(default=None, description="Shown to the contact's authority")
 
 
 class RotationIn(BaseModel):

@@ -14,6 +14,8 @@ class UserOut(BaseModel):
     role: str
     active: bool
     authority: str
+    matrix_id: str | None = Field(default=None, description="Matrix account whose replies "
+                                  "and reactions acknowledge pages as this user")
 
 
 class UserIn(BaseModel):
@@ -36,3 +38,5 @@ class UserPatch(BaseModel):
     email: str | None = Field(default=None, max_length=200)
     active: bool | None = None
     password: str | None = Field(default=None, max_length=1024)
+    matrix_id: str | None = Field(default=None, max_length=255,
+                                  description="@name:server; empty string: unlink")

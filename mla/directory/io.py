@@ -48,7 +48,7 @@ from mla.oncall import service as oncall
 from mla.rowfiles import Report, Row, RowError
 
 CSV_COLUMNS = ("authority", "network", "name", "email", "phone", "languages", "channels",
-               "timezone", "webhook_url", "webhook_secret", "active")
+               "timezone", "webhook_url", "webhook_secret", "active", "matrix_id")
 REQUIRED_CSV = ("authority", "network", "name", "timezone")
 # In dependency order: contact points need their authority, rotations and policies their
 # contact points.
@@ -380,7 +380,7 @@ def _contact_row(c: ContactPoint, codes: dict[int, str]) -> dict[str, Any]:
     return {"authority": codes[c.authority_id], "network": c.network, "name": c.name,
             "email": c.email, "phone": c.phone, "languages": c.languages,
             "channels": c.channels, "timezone": c.timezone, "webhook_url": c.webhook_url,
-            "active": c.active}
+            "active": c.active, "matrix_id": c.matrix_id}
 
 
 def export_data(session: Session) -> dict[str, list[dict[str, Any]]]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, lazyload
 from mla import db
 from mla.clock import utcnow
 from mla.models import Authority, ContactPoint, EscalationPolicy, Notification, Page, Request
-from mla.oncall import notify
+from mla.oncall import matrix, notify
 from mla.oncall.paging import notify_step, step_delay
 
 log = logging.getLogger("mla.paging")
@@ -39,6 +39,9 @@ BACKOFF_CAP = timedelta(minutes=15)
 # How long a claimed message is kept from other senders; longer than any send can take.
 LEASE = timedelta(minutes=2)
 SENT_CHANNELS = ("email", "webhook")
+# Every channel the pager sends over; Matrix's own module reads replies too, so it is wired
+# here rather than in notify (which it imports).
+SENDERS = {**notify.SENDERS, "matrix": matrix.send_page}
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mla-notify")
 
@@ -156,7 +159,7 @@ def _send(message: notify.Message) -> str | None:
     extra = {"request_id": message.http_request_id, "notification_id": message.notification_id,
              "page_id": message.page_id, "channel": message.channel}
     try:
-        notify.deliver(message)
+        SENDERS[message.channel](message)
         log.info("notification %s sent (%s)", message.notification_id, message.channel,
                  extra=extra)
         return None

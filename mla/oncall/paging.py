@@ -27,6 +27,7 @@ from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import (
     ROLES,
+    Authority,
     ContactPoint,
     EscalationPolicy,
     Notification,
@@ -155,7 +156,8 @@ def _targets(session: Session, page: Page, policy: EscalationPolicy,
         if not contact.active:
             continue
         for channel in contact.channels:
-            address = {"email": contact.email, "webhook": contact.webhook_url}.get(channel)
+            address = {"email": contact.email, "webhook": contact.webhook_url,
+                       "matrix": contact.matrix_id}.get(channel)
             if address:
                 out.append((f"contact:{contact.id}", channel, address))
     return out
@@ -167,9 +169,17 @@ def notify_step(session: Session, page: Page, policy: EscalationPolicy | None,
     rows = [Notification(page_id=page.id, step_index=page.step_index, round=page.repeat_round,
                          recipient="inbox", channel="inbox", status="sent", attempts=1,
                          created_at=now, sent_at=now)]
+    targets = []
+    desk = session.scalar(select(Authority.matrix_room_id).where(
+        Authority.id == page.authority_id)) if page.step_index == page.repeat_round == 0 else None
+    if desk:
+        # The 24/7 desk's Matrix room sees every page once, when it opens.
+        targets.append(("desk", "matrix", desk))
     if policy is not None and policy.steps:
+        targets += _targets(session, page, policy, now)
+    if targets:
         seen = set()
-        for recipient, channel, address in _targets(session, page, policy, now):
+        for recipient, channel, address in targets:
             if (recipient, channel) in seen:
                 continue
             seen.add((recipient, channel))

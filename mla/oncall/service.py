@@ -58,7 +58,7 @@ def parse_handoff(value: str) -> time | None:
         return None
 
 
-def _boundary(rotation: Rotation, k: int) -> datetime:
+def boundary(rotation: Rotation, k: int) -> datetime:
     """Start of shift k (k = 0 starts on `starts_on` at the handoff time), as a UTC instant."""
     handoff = parse_handoff(rotation.handoff_time)
     assert handoff is not None
@@ -81,13 +81,13 @@ def shift_at(rotation: Rotation, at: datetime) -> tuple[int, datetime, datetime]
     # A guess from wall time, then corrected against real boundaries (DST shifts it by one
     # at most).
     k = (wall - first) // span
-    while _boundary(rotation, k) > at:
+    while boundary(rotation, k) > at:
         k -= 1
-    while _boundary(rotation, k + 1) <= at:
+    while boundary(rotation, k + 1) <= at:
         k += 1
     if k < 0:
         return None
-    return k, _boundary(rotation, k), _boundary(rotation, k + 1)
+    return k, boundary(rotation, k), boundary(rotation, k + 1)
 
 
 def rotations(session: Session, authority_id: int) -> list[Rotation]:
@@ -208,7 +208,7 @@ def add_override(session: Session, actor: User, *, network: str, member: int,
     return override
 
 
-CHANNELS = ("email", "webhook", "phone")
+CHANNELS = ("email", "webhook", "phone", "matrix")
 
 
 def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem]:
@@ -242,14 +242,30 @@ def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem
     secret = fields.get("webhook_secret")
     if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 200):
         problems.append(FieldProblem(f"{prefix}webhook_secret", "16 to 200 characters"))
+    matrix_id = fields.get("matrix_id")
+    if matrix_id is not None:
+        try:
+            matrix_user_id(matrix_id)
+        except (ValueError, AttributeError, TypeError):  # a number from a JSON file
+            problems.append(FieldProblem(f"{prefix}matrix_id",
+                                         "a Matrix user id, e.g. @name:server.example"))
     for channel, needed in (("email", "email"), ("webhook", "webhook_url"),
-                            ("phone", "phone")):
+                            ("phone", "phone"), ("matrix", "matrix_id")):
         if channel in channels and not fields.get(needed):
             problems.append(FieldProblem(f"{prefix}{needed}",
                                          f"required for the {channel} channel"))
     timezone = fields.get("timezone")
     check_timezone(timezone if isinstance(timezone, str) else "", f"{prefix}timezone", problems)
     return problems
+
+
+def matrix_user_id(value: str) -> str:
+    """`value` if it reads as a Matrix user id (@name:server); ValueError else."""
+    local, _, server = value[1:].partition(":")
+    if not value.startswith("@") or not local or not server or len(value) > 255 \
+            or any(c.isspace() for c in value):
+        raise ValueError(f"a Matrix user id looks like @name:server.example, not {value!r}")
+    return value
 
 
 def contact_by_name(session: Session, authority_id: int, network: str,
@@ -261,7 +277,8 @@ def contact_by_name(session: Session, authority_id: int, network: str,
 
 def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) -> ContactPoint:
     """Creates the contact point, or updates the one with the same authority, network and
-    name. A webhook secret left out keeps the one stored (exports never carry secrets)."""
+    name. A webhook secret left out keeps the one stored (exports never carry secrets), and
+    so does a Matrix id (directory files from before the column)."""
     problems = check_contact(fields)
     contact = None
     if not problems:
@@ -281,6 +298,8 @@ def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) ->
     contact.languages = list(fields.get("languages") or [])
     contact.channels = list(fields.get("channels") or [])
     contact.webhook_url = fields.get("webhook_url")
+    if "matrix_id" in fields:  # a file without the column keeps the one stored
+        contact.matrix_id = fields["matrix_id"]
     if fields.get("webhook_secret"):
         contact.webhook_secret = fields["webhook_secret"]
     contact.timezone = fields["timezone"]

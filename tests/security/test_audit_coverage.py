@@ -114,7 +114,8 @@ def _case_to_read(api: Api) -> dict[str, str]:
 
 def test_every_content_read_is_audited(api: Api) -> None:
     ids = _case_to_read(api) | {"user_id": str(api.world["fr.officer"].id)}
-    ids |= {"alert_id": "1", "deadline_id": "1", "link_id": "1"}
+    ids |= {"alert_id": "1", "deadline_id": "1", "link_id": "1",
+            "token": "no-such-calendar-token-000000", "contact_id": "1"}
     content_routes, checked = [], []
     for route in routes(create_app()):
         if route.method != "GET" or not route.params or route.params <= REFERENCE_PARAMETERS:
@@ -268,6 +269,19 @@ def _contact(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
     response = api.call("ke.admin", "POST", "/contact-points", json=CONTACT)
     ctx["member"] = response.json()["id"]
     return "ke.admin", response, str(ctx["member"])
+
+
+@exercise("POST /contact-points/{contact_id}/calendar-link", "oncall.calendar_token")
+def _calendar_link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "ke.admin", api.call("ke.admin", "POST",
+                                f"/contact-points/{ctx['member']}/calendar-link"), ctx["member"]
+
+
+@exercise("POST /console/oncall/contacts/{contact_id}/calendar", "oncall.calendar_token")
+def _console_calendar_link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    return "ke.supervisor", console(api, "ke.supervisor", "POST",
+                                    f"/console/oncall/contacts/{ctx['member']}/calendar"), \
+        ctx["member"]
 
 
 @exercise("POST /oncall/rotations", "oncall.rotation")

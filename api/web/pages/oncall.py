@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep
 from api.web.pages.common import local, user_tz
-from api.web.session import PREFIX, ConsoleRoute, ConsoleUser, page
+from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla.clock import utcnow
-from mla.oncall import paging
+from mla.oncall import calendar, paging
 from mla.oncall import service as oncall
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
@@ -49,4 +49,17 @@ def oncall_page(request: Request, session: SessionDep, user: ConsoleUser) -> Res
                 for p in paging.policies(session, user.authority_id)]
     return page(request, "oncall.html", {
         "rotations": rotations, "policies": policies, "mine": mine, "others": others,
-        "tz": tz, "nav": "oncall"})
+        "tz": tz, "nav": "oncall", "calendars": {c.id: calendar.url(c) for c in mine},
+        "can_link": user.role in calendar.ROTATE_ROLES})
+
+
+@router.post("/oncall/contacts/{contact_id}/calendar", response_class=HTMLResponse)
+def new_calendar_link(request: Request, contact_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                      form: CheckedForm, session: SessionDep, user: ConsoleUser) -> Response:
+    """A new secret link to the contact point's shift calendar (the old one stops working).
+    Authorization: admin or supervisor of the contact point's authority."""
+    contact = calendar.rotate_token(session, contact_id, user)
+    session.commit()
+    flash(request, f"New shift calendar link for {contact.name}; subscriptions to the "
+                   "previous link stop.")
+    return redirect(f"{PREFIX}/oncall#mine")
