@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mla.errors import (
@@ -97,8 +98,16 @@ def _title(status: int) -> str:
         return "Error"
 
 
+def _stale(request: Request, exc: Exception) -> JSONResponse:
+    # A versioned row (a request, a case) changed between this request's read and its
+    # write: the same answer as a stale If-Match.
+    return problem(409, "Conflict", "someone else changed it at the same moment; reload and "
+                   "try again", instance=request.url.path)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(StaleDataError, _stale)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
 

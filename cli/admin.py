@@ -149,6 +149,19 @@ def audit_group() -> None:
     """The hash-chained audit trail."""
 
 
+@audit_group.command(name="seal")
+@database_option
+def audit_seal(database: str) -> None:
+    """Link the entries committed so far into the hash chain now (the worker does it every
+    MLA_AUDIT_SEAL_EVERY_SECONDS)."""
+    with output.engine(database) as made:
+        linked = audit.seal_all(db.session_factory(made))
+        with db.session_factory(made)() as session:
+            result = audit.verify(session)
+    click.echo(f"sealed {linked} rows; the chain has {result.sealed} rows, "
+               f"{result.unsealed} entries wait to be sealed")
+
+
 @audit_group.command(name="verify")
 @database_option
 @click.option("--checkpoints", "checkpoints", metavar="DIR|peer",
@@ -157,7 +170,8 @@ def audit_group() -> None:
                    "instance witnessed (a chain rewritten whole by the database's owner "
                    "fails here).")
 def audit_verify(database: str, checkpoints: str | None) -> None:
-    """Recompute the chain; exit status 1 and the first broken row if it does not hold."""
+    """Recompute the chain, and check each entry not sealed yet against its own hash; exit
+    status 1 and the first broken row if either does not hold."""
     from pathlib import Path
 
     from mla.ops import anchor
@@ -182,7 +196,14 @@ def audit_verify(database: str, checkpoints: str | None) -> None:
         reason = (result.reason or "").removeprefix(f"row {row}: ")
         click.echo(f"audit chain broken at row {row}: {reason}", err=True)
         raise SystemExit(1)
-    click.echo(f"audit chain intact: {result.checked} events")
+    click.echo(f"audit chain intact: {result.checked - result.gaps} events")
+    click.echo(f"  sealed: {result.sealed} rows chained from the first "
+               f"({result.gaps} of them gaps: ids of transactions that did not commit)")
+    click.echo(f"  not sealed yet: {result.unsealed} entries, each matching its own hash")
+    if result.pending_ids:
+        click.echo(f"  ids after the chain's head with no entry yet: {result.pending_ids} "
+                   "(transactions in flight or rolled back; the sealer records those that "
+                   "never commit as gaps)")
     if anchored is None:
         return
     for problem in anchored.problems:

@@ -10,7 +10,7 @@ import click
 
 from cli import output
 from cli.output import database_option, table, transaction
-from mla import db
+from mla import audit, db
 from mla.clock import utcnow
 from mla.ops import anchor, backup
 
@@ -76,6 +76,9 @@ def checkpoint_command(database: str, out: Path | None, send: bool) -> None:
     """Sign the audit chain's length and head hash now (the worker does it periodically)."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)  # a mistake here stops before anything is signed
+    with output.engine(database) as made:
+        # What committed until now is in the checkpoint, not only what the worker sealed.
+        audit.seal_all(db.session_factory(made))
     with transaction(database) as session:
         checkpoint = anchor.make(session, utcnow(), force=True)
         assert checkpoint is not None

@@ -1,7 +1,8 @@
 """`mla worker`: the loop that escalates due deadlines (mla/deadlines/escalation.py), sends
 pages (mla/oncall/delivery.py) and requests by e-mail (mla/mail/delivery.py), delivers to
 peer instances (mla/transfer/) and seals each month's statistics once it is over
-(mla/stats/seal.py), each on its own thread where one must not hold the others back. The
+(mla/stats/seal.py) and links new audit entries into the hash chain (mla/audit.py, every
+MLA_AUDIT_SEAL_EVERY_SECONDS), each on its own thread where one must not hold the others back. The
 escalation loop beats (mla/ops/heartbeat.py) each time round, so a worker that stops or hangs
 makes the API page the admin (mla/ops/deadman.py)."""
 
@@ -17,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mla import db, hooks, settings, wakeup
+from mla import audit, db, hooks, settings, wakeup
 from mla.clock import utcnow
 from mla.deadlines import escalation
 from mla.errors import DomainError
@@ -50,6 +51,10 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
                               kwargs={"engine": engine, "stop": stop, "once": once,
                                       "clock": clock})
     sealer.start()
+    # The audit sealer likewise: the chain must not wait for a slow batch of alerts.
+    audit_sealer = threading.Thread(target=seal_audit, name="mla-audit-seal", daemon=True,
+                                    kwargs={"engine": engine, "stop": stop, "once": once})
+    audit_sealer.start()
     # Audit checkpoints (and their round of HTTP to every peer) likewise; periodic work,
     # not part of `--once` (what is due now).
     jobs = threading.Thread(target=ops_jobs, name="mla-ops-jobs", daemon=True,
@@ -105,6 +110,7 @@ def run(engine: Engine, *, batch: int = 500, poll: float = 5.0,
         delivery.join()
     mailer.join()
     sealer.join()
+    audit_sealer.join()
     if jobs.is_alive():
         jobs.join()
     return total
@@ -134,6 +140,27 @@ def ops_jobs(engine: Engine, stop: threading.Event, *, once: bool = False,
         if once:
             return
         stop.wait(settings.get().checkpoint_every_seconds)
+
+
+def seal_audit(engine: Engine, stop: threading.Event, *, once: bool = False) -> None:
+    """Links the audit entries committed since into the hash chain, batch after batch, then
+    waits MLA_AUDIT_SEAL_EVERY_SECONDS; `once`: until the chain is as long as it can be now.
+    Any number of workers may run it: a batch the head is locked for is skipped."""
+    sessions = db.session_factory(engine)
+    every = settings.get().audit_seal_every_seconds
+    while not stop.is_set():
+        try:
+            linked = audit.seal_all(sessions)
+        except SQLAlchemyError:
+            log.exception("sealing the audit chain failed; retrying in %.1f s", every)
+            linked = 0
+            if once:
+                return
+        if linked:
+            log.debug("sealed %d audit rows", linked)
+        if once:
+            return
+        stop.wait(every)
 
 
 def seal(engine: Engine, stop: threading.Event, *, once: bool = False,

@@ -1,25 +1,46 @@
-"""The audit trail: an append-only, hash-chained table written in the same transaction as the
-change (or content read) it records.
+"""The audit trail: an append-only table written in the same transaction as the change (or
+content read) it records, linked into a hash chain shortly after, in order, by a sealer.
 
-`record()` queues an entry on the session; when the session commits, the queue is written
-under a lock on the chain's head row, so entries from concurrent transactions form one chain.
-On PostgreSQL the entries and the COMMIT go to the server in one pipeline, so the head stays
-locked only while the server appends and commits, not while this process is scheduled.
-Each row's hash covers the previous row's hash and the row's own content; the database
-refuses UPDATE and DELETE on the table (triggers of migration 0002).
+Writing an entry takes no shared lock: `record()` queues it on the session and the commit
+inserts it with an id from a sequence (PostgreSQL; on SQLite, whose writers queue for one
+lock anyway, the next id under that lock) and the SHA-256 of its own canonical text
+(`entry_hash`). On PostgreSQL the entries and the COMMIT go to the server in one pipeline.
+
+`seal()` (the worker, every MLA_AUDIT_SEAL_EVERY_SECONDS; `mla audit seal`) then links the
+entries after the chain's head in id order: each row's `hash` covers the previous row's hash
+and the row's own content, exactly as when the chain was written at commit. An id can be
+taken by a transaction that has not committed yet, or never will (a rollback), so the sealer
+only goes up to an id it has proved final (`_final_id`), and writes each id that will never
+be used as an `audit.gap` row of the chain. The database refuses UPDATE and DELETE on the
+table except the sealer's one write, a hash where there was none (triggers of migrations
+0002 and 0020).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import JSON, Connection, Engine, bindparam, event, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import Pool
@@ -28,13 +49,21 @@ from mla import db
 from mla.clock import utcnow
 from mla.models import AuditEvent, AuditHead, User, UTCDateTime
 
+log = logging.getLogger("mla.audit")
 GENESIS = "0" * 64
 _QUEUE = "mla.audit.pending"
 _MARKS = "mla.audit.savepoints"
 
-# The same as migration 0002 creates; tests lift and restore them around a wipe.
+# The same as migration 0020 creates; tests lift and restore them around a wipe. The one
+# UPDATE let through is the sealer's: a hash where there was none, nothing else changed
+# (PostgreSQL: the column triggers of migration 0020, the same rule).
 SQLITE_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
+    "WHEN NOT (OLD.hash IS NULL AND NEW.hash IS NOT NULL AND NEW.id IS OLD.id "
+    "AND NEW.at IS OLD.at AND NEW.actor_id IS OLD.actor_id "
+    "AND NEW.authority_id IS OLD.authority_id AND NEW.action IS OLD.action "
+    "AND NEW.object_type IS OLD.object_type AND NEW.object_id IS OLD.object_id "
+    "AND NEW.detail IS OLD.detail AND NEW.entry_hash IS OLD.entry_hash) "
     "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events "
     "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
@@ -100,34 +129,28 @@ def _write_pending(session: Session) -> None:
         for entry in pending:
             session.execute(_APPEND_PG, _append_params(entry))
         return
-    # SQLite serializes writers: with its write lock taken before the head is read, no other
-    # append can move the head in between.
+    # SQLite has one writer at a time: under its write lock, taken before the largest id is
+    # read, the next ids are free and stay so until this transaction ends.
     db.lock_for_write(session, AuditHead.__table__)
-    last_id, last_hash = session.execute(
-        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+    last_id = session.scalar(select(func.max(AuditEvent.id))) or 0
     rows = []
     for entry in pending:
         last_id += 1
         row = {"id": last_id, **entry}
-        row["hash"] = last_hash = chain_hash(last_hash, row)
+        row["entry_hash"] = entry_hash(row)
         rows.append(row)
     session.execute(insert(AuditEvent), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1)
-                    .values(last_id=last_id, last_hash=last_hash))
 
 
-# One round trip on PostgreSQL: the head row's UPDATE takes the chain's lock, hands out the id
-# and computes the hash in SQL from the previous hash it holds; the row is inserted from what
-# the UPDATE returns. The canonical text is built in Python, split around the id.
-_APPEND_PG = text("""WITH head AS (
-    UPDATE audit_head SET last_id = last_id + 1,
-        last_hash = encode(sha256(convert_to(
-            last_hash || :before || CAST(last_id + 1 AS text) || :after, 'UTF8')), 'hex')
-    WHERE id = 1 RETURNING last_id, last_hash)
-    INSERT INTO audit_events (id, at, actor_id, authority_id, action, object_type, object_id,
-                              detail, hash)
-    SELECT last_id, :at, :actor_id, :authority_id, :action, :object_type, :object_id,
-           CAST(:detail AS json), last_hash FROM head""").bindparams(
+# One statement, no lock but the row's own: the id comes from the sequence (CACHE 1, so ids
+# are handed out in time order, which _final_id relies on) and the entry's hash is computed
+# in SQL around it. The canonical text is built in Python, split around the id.
+_APPEND_PG = text("""INSERT INTO audit_events (id, at, actor_id, authority_id, action,
+        object_type, object_id, detail, entry_hash)
+    SELECT n.id, :at, :actor_id, :authority_id, :action, :object_type, :object_id,
+           CAST(:detail AS json),
+           encode(sha256(convert_to(:before || CAST(n.id AS text) || :after, 'UTF8')), 'hex')
+    FROM (SELECT nextval('audit_events_id_seq') AS id) AS n""").bindparams(
     bindparam("at", type_=UTCDateTime()), bindparam("detail", type_=JSON()))
 _ID_MARKER = ',"id":0,"object_id":'
 # The same statement for the driver itself, sent in _append_and_commit's pipeline.
@@ -138,11 +161,9 @@ _APPEND_PSYCOPG = re.sub(r":(\w+)", r"%(\1)s", str(_APPEND_PG.text))
 def _append_and_commit(connection: Connection) -> None:
     """Writes the queued entries and commits in one round trip (psycopg pipeline mode).
 
-    The head row's lock is taken by the first append and held until the transaction ends;
-    sending the COMMIT with it means no other transaction waits on a round trip, or on this
-    process getting the CPU and the GIL back. SQLAlchemy's own COMMIT that follows finds the
-    connection idle, and psycopg sends nothing for it. An error rolls the whole transaction
-    back, entries included, as any failed commit does."""
+    SQLAlchemy's own COMMIT that follows finds the connection idle, and psycopg sends nothing
+    for it. An error rolls the whole transaction back, entries included, as any failed commit
+    does."""
     pending = connection.info.pop(_QUEUE, None)
     if not pending:
         return
@@ -209,63 +230,254 @@ def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_MARKS, None)
 
 
+# --- sealing --------------------------------------------------------------------------
+
+# The action of a row the sealer writes for an id that no transaction will ever use (one
+# that rolled back after taking it), so that the chain still numbers every id.
+GAP = "audit.gap"
+# The longest seal() waits for audited transactions in flight to end before it gives up
+# for this round (they send their entries with the COMMIT, so they end within milliseconds).
+IN_FLIGHT_WAIT_SECONDS = 2.0
+_COLUMNS = tuple(AuditEvent.__table__.c)
+
+# Transactions that have inserted into audit_events and not ended (RowExclusiveLock is taken
+# when an INSERT starts, before its nextval() runs), other than the caller's.
+_WRITERS = text("""SELECT DISTINCT virtualtransaction FROM pg_locks
+    WHERE locktype = 'relation' AND mode = 'RowExclusiveLock'
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND relation = CAST('audit_events' AS regclass)
+      AND pid IS DISTINCT FROM pg_backend_pid()""")
+_STILL_RUNNING = text("""SELECT DISTINCT virtualtransaction FROM pg_locks
+    WHERE virtualtransaction = ANY(:writers)
+      AND locktype = 'relation' AND relation = CAST('audit_events' AS regclass)""")
+_TAKEN = text("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
+              "FROM audit_events_id_seq")
+_SET_HASHES = text("""UPDATE audit_events AS e SET hash = v.hash
+    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id,
+                 unnest(CAST(:hashes AS varchar[])) AS hash) AS v
+    WHERE e.id = v.id""")
+
+
+def entry_hash(row: Mapping[str, Any]) -> str:
+    """An entry's own hash, written with it: SHA-256 of its canonical text."""
+    return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealResult:
+    linked: int  # rows linked into the chain, gap rows included
+    gaps: int  # of which ids no transaction will use
+    length: int  # the chain's length after (the head's last id)
+    busy: bool = False  # another sealer holds the chain's head; nothing done
+    # An entry whose content no longer matches its own hash: the chain stops before it.
+    refused_id: int | None = None
+
+
+def seal(session: Session, *, limit: int = 5000, now: datetime | None = None,
+         wait: float = IN_FLIGHT_WAIT_SECONDS) -> SealResult:
+    """Links up to `limit` ids after the chain's head into the chain, in id order, as far as
+    ids are final (`_final_id`). One batch is one transaction, and the caller commits: a
+    sealer killed before the commit leaves the head where it was and the next does the batch
+    again; two sealers never link the same ids (the head row, FOR UPDATE SKIP LOCKED)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        head = session.execute(text("SELECT last_id, last_hash FROM audit_head WHERE id = 1 "
+                                    "FOR UPDATE SKIP LOCKED")).one_or_none()
+        if head is None:
+            return SealResult(0, 0, 0, busy=True)
+        final = _final_id(session, wait)
+    else:
+        # SQLite: one writer at a time, so with its lock held every id up to the largest is
+        # committed, and ids are handed out without holes.
+        db.lock_for_write(session, AuditHead.__table__)
+        head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
+                               .where(AuditHead.id == 1)).one()
+        final = session.scalar(select(func.max(AuditEvent.id))) or 0
+    length, last_hash = head
+    upto = min(final, length + limit)
+    if upto <= length:
+        return SealResult(0, 0, length)
+    at = now or utcnow()
+    linked: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    refused = None
+    expected = length + 1
+
+    def gap(gap_id: int) -> None:
+        nonlocal last_hash
+        row: dict[str, Any] = {"id": gap_id, "at": at, "actor_id": None, "authority_id": None,
+                               "action": GAP, "object_type": "audit", "object_id": None,
+                               "detail": None}
+        row["entry_hash"] = entry_hash(row)
+        row["hash"] = last_hash = chain_hash(last_hash, row)
+        gaps.append(row)
+
+    rows = session.execute(select(*_COLUMNS).where(AuditEvent.id > length, AuditEvent.id <= upto)
+                           .order_by(AuditEvent.id))
+    for row in rows:
+        data = row._mapping
+        for missing in range(expected, row.id):
+            gap(missing)
+        content = canonical(data).encode("utf-8")
+        if row.hash is not None or row.entry_hash != hashlib.sha256(content).hexdigest():
+            # Sealing it would vouch for whatever was written over it.
+            refused = row.id
+            log.error("audit row %d does not match its own hash: not sealed, and nothing "
+                      "after it (run `mla audit verify`)", row.id)
+            break
+        last_hash = hashlib.sha256(last_hash.encode("ascii") + content).hexdigest()
+        linked.append({"id": row.id, "hash": last_hash})
+        expected = row.id + 1
+    else:
+        for missing in range(expected, upto + 1):
+            gap(missing)
+    rows.close()
+    end = max([length] + [r["id"] for r in linked] + [g["id"] for g in gaps])
+    if end == length:
+        return SealResult(0, 0, length, refused_id=refused)
+    if linked:
+        if postgres:
+            session.execute(_SET_HASHES, {"ids": [r["id"] for r in linked],
+                                          "hashes": [r["hash"] for r in linked]})
+        else:
+            table = AuditEvent.__table__
+            session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                            .values(hash=bindparam("b_hash")),
+                            [{"b_id": r["id"], "b_hash": r["hash"]} for r in linked])
+    if gaps:
+        # A late INSERT of one of these ids would now fail on the primary key: if the proof
+        # that they were free were ever wrong, a commit fails rather than the chain.
+        session.execute(insert(AuditEvent), gaps)
+    session.execute(update(AuditHead).where(AuditHead.id == 1)
+                    .values(last_id=end, last_hash=last_hash))
+    return SealResult(end - length, len(gaps), end, refused_id=refused)
+
+
+def _final_id(session: Session, wait: float) -> int:
+    """The largest id no transaction can still commit a row under (PostgreSQL).
+
+    Ids come from a sequence, so a lower id can commit after a higher one, and an id taken by
+    a transaction that rolls back is never used. Every id up to the sequence's last value
+    read now was taken by an INSERT that had already locked audit_events (RowExclusiveLock,
+    taken before the statement runs); once every transaction holding that lock now has ended,
+    each such id is either committed, and visible to the next statement, or never will be.
+    Transactions that start later take larger ids. Returns 0 (nothing provable this round)
+    when one of them is still running after `wait` seconds."""
+    taken = session.scalar(_TAKEN) or 0
+    writers = list(session.scalars(_WRITERS))
+    deadline = time.monotonic() + wait
+    while writers:
+        time.sleep(0.002)
+        writers = list(session.scalars(_STILL_RUNNING, {"writers": writers}))
+        if writers and time.monotonic() > deadline:
+            log.warning("audit sealing waits for %d transactions writing audit entries for "
+                        "more than %.1f s", len(writers), wait)
+            return 0
+    return taken
+
+
+def seal_all(sessions: Callable[[], Session], *, limit: int = 5000) -> int:
+    """Seals batch after batch, each committed, until the chain is as long as it can be now;
+    returns the rows linked."""
+    total = 0
+    while True:
+        with sessions() as session, session.begin():
+            result = seal(session, limit=limit)
+        total += result.linked
+        if result.busy or result.linked < limit:
+            return total
+
+
+# --- verification -------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
-    checked: int
+    checked: int  # rows checked, sealed or not
     first_broken_id: int | None = None
     reason: str | None = None
+    sealed: int = 0  # rows in the chain, recomputed from the first (gap rows included)
+    gaps: int = 0  # of which gap rows: ids of transactions that did not commit
+    unsealed: int = 0  # entries after the chain's head, each matching its own hash
+    # Ids after the head without a row yet (PostgreSQL): taken by a transaction still in
+    # flight or rolled back; the sealer writes a gap row for each one that never commits.
+    pending_ids: int = 0
 
 
 def verify(session: Session) -> VerifyResult:
-    """Recomputes the chain from the first row; names the first row that does not fit.
+    """Recomputes the chain from the first row up to its head, then checks every entry after
+    the head against its own hash; names the first row that does not fit.
 
-    Safe to run while others write: rows committed during the walk are picked up before the
-    head is compared, so a live system does not look broken.
-    """
+    Safe to run while others write and the sealer seals: rows the sealer linked after the
+    head was read are picked up by reading the head again."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     prev_hash = GENESIS
-    checked = 0
-    # Rows and head move in one commit, so every row up to a head read before a pass of
-    # reading rows must appear in that pass.
-    vouched = 0
-    while True:
-        # Plain rows, not ORM objects: the identity map could hand back what this session saw
-        # before someone changed the table.
-        rows = session.execute(select(*AuditEvent.__table__.c).where(AuditEvent.id > checked)
-                               .order_by(AuditEvent.id).execution_options(yield_per=2000))
-        for row in rows:
-            expected_id = checked + 1
-            if row.id != expected_id:
-                rows.close()
-                return VerifyResult(False, checked, expected_id,
-                                    f"row {expected_id}: missing (next row is {row.id})")
-            if chain_hash(prev_hash, row._mapping) != row.hash:
-                rows.close()
-                return VerifyResult(False, checked, row.id,
-                                    f"row {row.id}: hash does not match its content")
-            prev_hash = row.hash
-            checked += 1
-        if checked < vouched:
-            break
+    sealed = gaps = 0
+    for _ in range(100):
         head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)
                                .where(AuditHead.id == 1)).one()
-        if head.last_id <= checked:
-            break
-        # Others committed while the rows were read; one more pass picks them up.
-        vouched = head.last_id
-    if head.last_id > checked:
-        missing = checked + 1
-        return VerifyResult(False, checked, missing,
-                            f"row {missing}: missing (the chain head records "
-                            f"{head.last_id} rows)")
-    if head.last_id < checked:
-        extra = head.last_id + 1
-        return VerifyResult(False, checked, extra,
-                            f"row {extra}: not recorded by the chain head")
-    if head.last_hash != prev_hash:
-        return VerifyResult(False, checked, checked or None,
-                            f"row {checked}: does not match the chain head")
-    return VerifyResult(True, checked)
+        # Plain rows, not ORM objects: the identity map could hand back what this session saw
+        # before someone changed the table.
+        rows = session.execute(select(*_COLUMNS).where(AuditEvent.id > sealed,
+                                                       AuditEvent.id <= head.last_id)
+                               .order_by(AuditEvent.id).execution_options(yield_per=2000))
+        for row in rows:
+            expected_id = sealed + 1
+            problem = None
+            if row.id != expected_id:
+                rows.close()
+                return _broken(expected_id, f"missing (next row is {row.id})", sealed)
+            if row.hash is None:
+                problem = "within the chain but never sealed"
+            elif ((row.entry_hash is not None and row.entry_hash != entry_hash(row._mapping))
+                  or chain_hash(prev_hash, row._mapping) != row.hash):
+                problem = "hash does not match its content"
+            if problem:
+                rows.close()
+                return _broken(row.id, problem, sealed)
+            prev_hash = row.hash
+            sealed += 1
+            gaps += row.action == GAP
+        if sealed < head.last_id:
+            return _broken(sealed + 1, f"missing (the chain head records {head.last_id} rows)",
+                           sealed)
+        unsealed = pending = 0
+        expected_id = sealed + 1
+        beyond = None
+        rows = session.execute(select(*_COLUMNS).where(AuditEvent.id > head.last_id)
+                               .order_by(AuditEvent.id).execution_options(yield_per=2000))
+        for row in rows:
+            if row.hash is not None:
+                beyond = row.id  # sealed since the head was read, or forged
+                break
+            if row.entry_hash is None or row.entry_hash != entry_hash(row._mapping):
+                rows.close()
+                return _broken(row.id, "content does not match its own hash (not sealed yet)",
+                               sealed + unsealed)
+            if row.id != expected_id:
+                if not postgres:  # SQLite hands out ids without holes
+                    rows.close()
+                    return _broken(expected_id, f"missing (next row is {row.id})",
+                                   sealed + unsealed)
+                pending += row.id - expected_id
+            unsealed += 1
+            expected_id = row.id + 1
+        rows.close()
+        if beyond is not None:
+            moved = session.scalar(select(AuditHead.last_id).where(AuditHead.id == 1)) or 0
+            if moved >= beyond:
+                continue  # the sealer went on; check what it linked
+            return _broken(head.last_id + 1, "not recorded by the chain head", sealed)
+        if head.last_hash != prev_hash:
+            return _broken(sealed or None, "does not match the chain head", sealed)
+        return VerifyResult(True, sealed + unsealed, sealed=sealed, gaps=gaps,
+                            unsealed=unsealed, pending_ids=pending)
+    return _broken(None, "the chain head kept moving; run verify again", sealed)
+
+
+def _broken(row_id: int | None, reason: str, checked: int) -> VerifyResult:
+    return VerifyResult(False, checked, row_id, f"row {row_id}: {reason}")
 
 
 def events(session: Session, *, authority_id: int | None = None, after_id: int | None = None,

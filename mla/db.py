@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Table, create_engine, event, false, inspect, make_url, update
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -29,7 +30,37 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _idle_from)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine))
+    return engine
+
+
+# A connection handed back moments ago is alive: pinging it at every checkout (pool_pre_ping)
+# costs a round trip per transaction on the hottest paths. One that sat idle longer (where a
+# server restart or an idle timeout closes connections) is pinged before use, and replaced if
+# it is dead, as pool_pre_ping would.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "mla.idle_since"
+
+
+def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.pop(_IDLE_SINCE, None)
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        return  # just connected, or just used
+    dialect = engine.dialect
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, dbapi_connection, None):
+            # The pool drops this connection and checks out a new one.
+            raise DisconnectionError(str(exc)) from exc
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

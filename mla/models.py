@@ -22,8 +22,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -384,12 +386,15 @@ class LoginAttempt(Base):
 
 
 class AuditEvent(Base):
-    """One audited write or content read; rows are hash-chained and never change."""
+    """One audited write or content read, written with its own hash in the transaction it
+    records; the sealer (mla/audit.py) links it into the hash chain shortly after. Rows never
+    change but for that one write of `hash`."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_authority_id", "authority_id", "id"),)
 
-    # Ids are handed out under the chain head's lock, so they are contiguous.
+    # From the sequence audit_events_id_seq on PostgreSQL (migration 0020; the INSERT names
+    # it), the next free id under the write lock on SQLite.
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # No foreign keys: the trail outlives the rows it speaks of.
@@ -399,12 +404,15 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # sha256(previous row's hash + this row's canonical content), hex.
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # sha256(this row's canonical content), hex, written with the row; null on rows chained
+    # before migration 0020 (their chain hash covers the same content).
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
+    # sha256(previous row's hash + this row's canonical content), hex; null until sealed.
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(Base):
-    """The end of the audit chain; one row, locked by each writer."""
+    """The sealed end of the audit chain; one row, locked only by the sealer."""
 
     __tablename__ = "audit_head"
 
@@ -935,6 +943,11 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Optimistic locking, as on requests: two officers editing the case at once do not
+    # overwrite each other unseen (the form and If-Match carry the version read).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class CaseRequest(Base):
@@ -1016,11 +1029,12 @@ class SearchDocument(Base):
         UniqueConstraint("object_type", "object_id"),
         Index("ix_search_documents_owner", "owner_authority_id"),
         Index("ix_search_documents_other", "other_authority_id"),
-        Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
-        # GiST, not GIN: walked nearest name first (KNN), so a common name costs the closest
-        # few documents, not all that contain it (mla/search/query.py).
-        Index("ix_search_documents_names", "names", postgresql_using="gist",
-              postgresql_ops={"names": "gist_trgm_ops"}),
+        # Who may read a row is a key of the same GIN index as its words and its names, so
+        # a search reads the posting lists of the user's authority and of the words
+        # together and never fetches another authority's rows (mla/search/query.py).
+        Index("ix_search_documents_readers_tsv", "readers", "tsv", postgresql_using="gin"),
+        Index("ix_search_documents_readers_names", "readers", "name_words",
+              postgresql_using="gin"),
         Index("ix_search_documents_reference", "reference", postgresql_using="gin",
               postgresql_ops={"reference": "gin_trgm_ops"}),
     )
@@ -1040,6 +1054,34 @@ class SearchDocument(Base):
     # PostgreSQL text search configuration of the row's language (simple when unknown).
     config: Mapped[str] = mapped_column(String(20))
     tsv: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"))
+    # The authorities whose users may read the row (owner, and other for a request).
+    readers: Mapped[list[int]] = mapped_column(
+        postgresql.ARRAY(Integer).with_variant(JSON(), "sqlite"))
+    # The distinct words of `names`, each a key of the GIN index.
+    name_words: Mapped[list[str]] = mapped_column(
+        postgresql.ARRAY(Text).with_variant(JSON(), "sqlite"))
+
+
+# A whole reference, or its beginning, as typed: a B-tree prefix, not trigrams ("fr", "mj",
+# "2026" are in every reference of an authority's year, and their posting lists are long).
+Index("ix_search_documents_reference_prefix",
+      func.lower(SearchDocument.reference).label("reference_lower"),
+      postgresql_ops={"reference_lower": "text_pattern_ops"})
+
+
+class SearchNameWord(Base):
+    """Every word ever indexed in a name (PostgreSQL): a few tens of thousands where the
+    documents are millions, so a misspelt or transliterated name is first matched here by
+    trigram similarity, then the documents holding the close words are read from
+    ix_search_documents_readers_names (mla/search/query.py)."""
+
+    __tablename__ = "search_name_words"
+    __table_args__ = (
+        Index("ix_search_name_words_trgm", "word", postgresql_using="gin",
+              postgresql_ops={"word": "gin_trgm_ops"}),
+    )
+
+    word: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 # --- country profiles and competent authorities (mla/profiles/) ----------------------------

@@ -144,6 +144,9 @@ class Settings(BaseModel):
     checkpoint_every_seconds: float = Field(
         3600, gt=0, description="how often the worker signs an audit checkpoint and sends it "
         "to the peers")
+    audit_seal_every_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often the worker links new audit entries into the "
+        "hash chain: an entry is sealed within about this delay after its commit")
 
     @field_validator("oidc_issuer")
     @classmethod

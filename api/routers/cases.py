@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import PlainTextResponse
 
 from api import projections
-from api.deps import SessionDep, UserDep
+from api.deps import IfMatchDep, SessionDep, UserDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.cases import (
     CaseIn,
@@ -30,7 +30,7 @@ from api.schemas.cases import (
     TimelineEntry,
 )
 from mla import access, audit
-from mla.cases import links, persons, service, state_of_play, timeline
+from mla.cases import intake, links, persons, service, state_of_play, timeline
 from mla.models import Case, Person, RequestLink, User
 
 router = APIRouter(tags=["cases"], responses=PROBLEM_RESPONSES)
@@ -40,7 +40,8 @@ LinkId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 def _summary(case: Case, count: int) -> CaseSummary:
     return CaseSummary(id=case.id, reference=case.reference, title=case.title,
                        officers=case.officers, requests=count, created_at=case.created_at,
-                       updated_at=case.updated_at, closed_at=case.closed_at)
+                       updated_at=case.updated_at, closed_at=case.closed_at,
+                       version=case.version)
 
 
 def _link(link: RequestLink, references: dict[uuid.UUID, str]) -> LinkOut:
@@ -118,13 +119,16 @@ def get_case(case_id: uuid.UUID, session: SessionDep, user: UserDep) -> CaseOut:
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
 def update_case(case_id: uuid.UUID, body: CaseUpdateIn, session: SessionDep,
-                user: UserDep) -> CaseOut:
-    """Change the title, description, responsible officers, or close / reopen.
-    Authorization: officer or supervisor of the case's authority."""
+                user: UserDep, expected: IfMatchDep, response: Response) -> CaseOut:
+    """Change the reference, title, description, responsible officers, or close / reopen.
+    Send `If-Match: "<version>"` (409 if the case changed since). Authorization: officer or
+    supervisor of the case's authority."""
     case = service.get_case(session, case_id, user)
-    service.update_case(session, case, user, title=body.title, description=body.description,
-                        officers=body.officers, closed=body.closed)
+    service.update_case(session, case, user, reference=body.reference, title=body.title,
+                        description=body.description, officers=body.officers,
+                        closed=body.closed, expected_version=expected)
     session.commit()
+    response.headers["ETag"] = f'"{case.version}"'
     return _case_out(session, case, user)
 
 
@@ -134,7 +138,7 @@ def add_request(case_id: uuid.UUID, body: CaseRequestIn, session: SessionDep,
     """File a request (sent or received) in the case. Authorization: officer or supervisor
     of the case's authority, which must be a party to the request."""
     case = service.get_case(session, case_id, user)
-    service.add_request(session, case, user, body.request_id)
+    intake.file_in_case(session, case, user, body.request_id)
     session.commit()
     return _case_out(session, case, user)
 

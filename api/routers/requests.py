@@ -26,6 +26,7 @@ from api.schemas.requests import (
     UpdateDraftIn,
 )
 from mla import access, audit
+from mla.cases import intake
 from mla.deadlines import service as deadlines
 from mla.directory import service as directory
 from mla.errors import FieldProblem, InvalidInput, NotFound
@@ -114,6 +115,7 @@ def update_draft(request_id: uuid.UUID, body: UpdateDraftIn, session: SessionDep
     supervisor of the requesting authority."""
     request = access.get_request(session, request_id, user)
     filing.update_draft(session, request, user, data=body.data, expected_version=expected)
+    intake.form_changed(session, request, user)
     session.commit()
     _etag(response, request.version)
     return projections.full(session, request, user)

@@ -29,6 +29,8 @@ class CaseIn(BaseModel):
 
 
 class CaseUpdateIn(BaseModel):
+    reference: str | None = Field(default=None, max_length=80,
+                                  description="Your authority's own reference for the matter")
     title: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=20000)
     officers: list[UserId] | None = Field(default=None, max_length=50)
@@ -44,6 +46,7 @@ class CaseSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    version: int = Field(description="Send it back in If-Match to change the case")
 
 
 class CaseRequestIn(BaseModel):

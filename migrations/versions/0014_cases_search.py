@@ -225,7 +225,9 @@ def _index_existing_requests() -> None:
         values["id"] = uuid.UUID(str(values["id"]))
         values["data"] = _json(values["data"]) or {}
         request = mla.models.Request(**values)
-        rows.append(documents.request_row(request, translations.get(request.id, ())))
+        row = documents.request_row(request, translations.get(request.id, ()))
+        # Columns of later revisions (0023 fills them from these).
+        rows.append({k: v for k, v in row.items() if k not in ("readers", "name_words")})
         if len(rows) >= 1000:
             bind.execute(sa.insert(documents_table), rows)
             rows = []

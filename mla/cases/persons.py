@@ -4,18 +4,21 @@ name in any script: mla/search/names.py)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mla import audit
 from mla.cases import service
 from mla.errors import FieldProblem, InvalidInput, NotFound
-from mla.models import Case, CaseRequest, Person, User
+from mla.models import Case, CaseRequest, Person, Request, User
 from mla.search import names
 
 # Name similarity (pg_trgm's, on the names' Latin words and skeletons) from which two persons
@@ -139,3 +142,99 @@ def duplicates(session: Session, person: Person) -> list[Duplicate]:
         Case.id.in_({p.case_id for p, _ in scored})))} if scored else {}
     return sorted((Duplicate(p, cases[p.case_id], round(s, 3)) for p, s in scored),
                   key=lambda d: -d.score)
+
+
+@functools.cache
+def _form_rules() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = yaml.safe_load(
+        (Path(__file__).parent / "form_persons.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+@dataclass(frozen=True)
+class Named:
+    """A person as a request's form names them."""
+    name: str
+    date_of_birth: date | None
+    nationality: str | None
+    identifiers: list[dict[str, str]]
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def named_in(data: dict[str, Any] | None) -> list[Named]:
+    """Every person the form names, where form_persons.yaml says forms name them."""
+    found: list[Named] = []
+    for rule in _form_rules():
+        value = (data or {}).get(rule["field"])
+        for entry in value if isinstance(value, list) else [value]:
+            if not isinstance(entry, dict):
+                continue
+            name = " ".join(str(entry[k]).strip() for k in rule["name"]
+                            if isinstance(entry.get(k), str) and entry[k].strip())
+            if not name:
+                continue
+            identifiers = [{"type": label, "value": str(entry[key]).strip()[:200]}
+                           for key, label in (rule.get("identifiers") or {}).items()
+                           if isinstance(entry.get(key), str) and entry[key].strip()]
+            aliases = entry.get(rule.get("aliases") or "")
+            if isinstance(aliases, str):
+                identifiers.extend({"type": "alias", "value": a.strip()[:200]}
+                                   for a in aliases.split(";") if a.strip())
+            nationality = entry.get(rule.get("nationality") or "")
+            found.append(Named(
+                name=name[:300], date_of_birth=_day(entry.get(rule.get("date_of_birth") or "")),
+                nationality=nationality if isinstance(nationality, str)
+                and _COUNTRY.match(nationality) else None,
+                identifiers=identifiers))
+    return found
+
+
+def _same(person: Person, named: Named) -> bool:
+    """The record of the case that a name in a form is: the same words in Latin letters (in
+    any order and script) and no conflicting date of birth. Anything less certain becomes a
+    record of its own, with the other in its duplicate suggestions."""
+    if person.date_of_birth and named.date_of_birth and person.date_of_birth != \
+            named.date_of_birth:
+        return False
+    return sorted(names.words(named.name)) in (sorted(names.words(person.name)),
+                                               sorted(names.words(person.name_latin)))
+
+
+def from_request(session: Session, case: Case, request: Request, user: User) -> list[Person]:
+    """The persons the request's form names, as records of the case: each joins the
+    record that is the same person (the request added to its requests, a missing date of
+    birth, nationality or identifier filled in) or becomes a new one. In the caller's
+    transaction, like the filing that causes it."""
+    records = persons_of(session, case)
+    touched: list[Person] = []
+    for named in named_in(request.data):
+        person = next((p for p in records if _same(p, named)), None)
+        if person is None:
+            person = add_person(session, case, user, name=named.name,
+                                date_of_birth=named.date_of_birth,
+                                nationality=named.nationality,
+                                identifiers=named.identifiers, request_ids=[str(request.id)])
+            records.append(person)
+        else:
+            known = {(i.get("type"), i.get("value")) for i in person.identifiers or []}
+            extra = [i for i in named.identifiers if (i["type"], i["value"]) not in known]
+            changes: dict[str, Any] = {}
+            if str(request.id) not in person.request_ids:
+                changes["request_ids"] = [*person.request_ids, str(request.id)]
+            if extra:
+                changes["identifiers"] = [*(person.identifiers or []), *extra]
+            if person.date_of_birth is None and named.date_of_birth:
+                changes["date_of_birth"] = named.date_of_birth
+            if person.nationality is None and named.nationality:
+                changes["nationality"] = named.nationality
+            if changes:
+                update_person(session, person, user, **changes)
+        if person not in touched:
+            touched.append(person)
+    return touched

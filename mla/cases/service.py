@@ -80,24 +80,44 @@ def get_case(session: Session, case_id: Any, user: User) -> Case:
     return case
 
 
-def update_case(session: Session, case: Case, user: User, *, title: str | None = None,
-                description: str | None = None, officers: list[int] | None = None,
-                closed: bool | None = None) -> Case:
+def update_case(session: Session, case: Case, user: User, *, reference: str | None = None,
+                title: str | None = None, description: str | None = None,
+                officers: list[int] | None = None, closed: bool | None = None,
+                expected_version: int | None = None) -> Case:
+    """Change what is given (None: unchanged); `closed` closes or reopens the case. With
+    `expected_version`, Conflict when someone changed the case since it was read."""
+    if expected_version is not None and expected_version != case.version:
+        raise Conflict(f"case {case.reference} was changed by someone else (now version "
+                       f"{case.version}); reload it and make your change again",
+                       current_version=case.version)
     problems: list[FieldProblem] = []
+    # Every value checked before any is set: a query below would flush a half-made change.
+    changes: dict[str, Any] = {}
+    if reference is not None:
+        ref = _check("reference", reference, Case.reference.type.length, problems)
+        if ref and ref != case.reference and session.scalar(select(Case.id).where(
+                Case.authority_id == case.authority_id, Case.reference == ref)):
+            problems.append(FieldProblem("reference", "your authority already has a case "
+                                         "with this reference"))
+        changes["reference"] = ref or case.reference
     if title is not None:
-        case.title = _check("title", title, Case.title.type.length, problems) or case.title
+        changes["title"] = _check("title", title, Case.title.type.length, problems) \
+            or case.title
     if description is not None:
-        case.description = _check("description", description, 20000, problems,
-                                  required=False)
+        changes["description"] = _check("description", description, 20000, problems,
+                                         required=False)
     if officers is not None:
-        case.officers = _officers(session, user, officers, problems)
+        changes["officers"] = _officers(session, user, officers, problems)
     if problems:
         raise InvalidInput("the case cannot be changed as given", problems)
+    for key, value in changes.items():
+        setattr(case, key, value)
     if closed is not None:
         case.closed_at = (case.closed_at or utcnow()) if closed else None
     case.updated_at = utcnow()
     audit.record(session, "case.update", actor=user, object_type="case",
-                 object_id=str(case.id))
+                 object_id=str(case.id),
+                 detail={"closed": closed} if closed is not None else None)
     return case
 
 

@@ -18,7 +18,7 @@ from mla.clock import utcnow
 from mla.documents import service as document_service
 from mla.errors import GuardRejected, Unavailable
 from mla.mail import acknowledgements, addresses
-from mla.models import Attachment, HistoryEvent, MailMessage, Request, User
+from mla.models import Attachment, MailMessage, Request, User
 from mla.requests import lifecycle
 from mla.transfer.peers import peer_for
 
@@ -128,17 +128,10 @@ def on_transition(session: Session, request: Request,
     if result.event == "transmit":
         if peer_for(session, request.requested_authority_id) is not None:
             return  # electronic transfer (mla/transfer) carries it
-        queue(session, request, _actor(session, request))
+        queue(session, request, result.actor)
     elif result.event == "acknowledge" and result.from_state == "transmitted":
-        acknowledgements.record(session, request, _actor(session, request), via="officer",
+        acknowledgements.record(session, request, result.actor, via="officer",
                                 quiet=True)
-
-
-def _actor(session: Session, request: Request) -> User | None:
-    # The history row of this very transition is flushed before the hooks run.
-    event = session.scalar(select(HistoryEvent).where(HistoryEvent.request_id == request.id)
-                           .order_by(HistoryEvent.id.desc()).limit(1))
-    return event.actor if event is not None else None
 
 
 def for_request(session: Session, request: Request) -> list[MailMessage]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mla import settings
 from mla.clock import utcnow
-from mla.models import AuditCheckpoint, AuditHead, Deadline, Page
+from mla.models import AuditCheckpoint, AuditEvent, AuditHead, Deadline, Page
 from mla.ops import heartbeat, readiness
 from mla.requests.lifecycle import TransitionResult
 
@@ -128,7 +128,14 @@ class DatabaseCollector(Collector):
                          "Months over but not sealed yet (statistics)",
                          len(seal.due(session, now)))
             length = session.scalar(select(AuditHead.last_id).where(AuditHead.id == 1)) or 0
-            yield _gauge("mla_audit_chain_length", "Rows in the audit chain", length)
+            yield _gauge("mla_audit_chain_length", "Rows in the audit chain (sealed)", length)
+            unsealed, oldest = session.execute(select(func.count(), func.min(AuditEvent.at))
+                                               .where(AuditEvent.id > length)).one()
+            yield _gauge("mla_audit_unsealed", "Audit entries not linked into the chain yet",
+                         unsealed)
+            yield _gauge("mla_audit_oldest_unsealed_age_seconds",
+                         "Age of the oldest audit entry not sealed yet (0: none)",
+                         _age(now, oldest))
             last = session.scalar(select(func.max(AuditCheckpoint.chain_length)).where(
                 AuditCheckpoint.received_at.is_(None))) or 0
             yield _gauge("mla_audit_rows_since_checkpoint",

@@ -294,6 +294,7 @@ def _create(
     result = lifecycle.TransitionResult(
         request_id=request.id, event="file", from_state=None, to_state=request.state,
         version=request.version, opens=workflow.definition.initial_opens, closes=(),
+        actor=actor,
     )
     lifecycle.run_hooks(session, request, result)
     return request

@@ -33,6 +33,8 @@ class TransitionResult:
     # What came with the event besides the reason (e.g. `occurred_at` of a legal trigger,
     # `agreed_date` of a new surrender date), already accepted by the step's guards.
     data: Mapping[str, Any] | None = None
+    # Who fired it (None: the system), so that hooks need not read it back from the history.
+    actor: User | None = None
 
 
 # Called inside the transition's transaction, after the state change is flushed (e.g. the
@@ -157,6 +159,7 @@ def transition(
         opens=fired.opens,
         closes=fired.closes,
         data=extra or None,
+        actor=actor,
     )
     run_hooks(session, request, result)
     return result

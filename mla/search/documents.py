@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy import delete, event, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 
@@ -63,37 +63,43 @@ def _person_names(value: Any) -> Iterator[str]:
             yield from _person_names(item)
 
 
+def _words(keys: str) -> list[str]:
+    return sorted(set(keys.split()))
+
+
 def request_row(request: Request, translations: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     forms = [request.data or {}, *translations]
     found = [name for form in forms for name in _person_names(form)]
     body = [request.counterpart_reference or ""]
     body.extend(text for form in forms for text in _strings(form))
+    keys = " ".join(names.key(n) for n in dict.fromkeys(found))
     return dict(object_type="request", object_id=str(request.id),
                 owner_authority_id=request.requesting_authority_id,
                 other_authority_id=request.requested_authority_id,
+                readers=[request.requesting_authority_id, request.requested_authority_id],
                 reference=request.reference, title=request.title or "",
-                body="\n".join(t for t in body if t),
-                names=" ".join(names.key(n) for n in dict.fromkeys(found)),
-                config=config_for(request.language))
+                body="\n".join(t for t in body if t), names=keys,
+                name_words=_words(keys), config=config_for(request.language))
 
 
 def case_row(case: Case) -> dict[str, Any]:
     return dict(object_type="case", object_id=str(case.id),
                 owner_authority_id=case.authority_id, other_authority_id=None,
-                reference=case.reference, title=case.title, body=case.description or "",
-                names="", config="simple")
+                readers=[case.authority_id], reference=case.reference, title=case.title,
+                body=case.description or "", names="", name_words=[], config="simple")
 
 
 def person_row(person: Person) -> dict[str, Any]:
     facts = [person.nationality or "",
              person.date_of_birth.isoformat() if person.date_of_birth else ""]
     facts.extend(str(i.get("value", "")) for i in person.identifiers or [])
+    keys = f"{names.key(person.name)} {names.key(person.name_latin)}".strip()
     return dict(object_type="person", object_id=str(person.id),
                 owner_authority_id=person.authority_id, other_authority_id=None,
-                reference="", title=f"{person.name} ({person.name_latin})"
+                readers=[person.authority_id], reference="",
+                title=f"{person.name} ({person.name_latin})"
                 if person.name != person.name_latin else person.name,
-                body=" ".join(f for f in facts if f),
-                names=f"{names.key(person.name)} {names.key(person.name_latin)}".strip(),
+                body=" ".join(f for f in facts if f), names=keys, name_words=_words(keys),
                 config="simple")
 
 
@@ -117,6 +123,17 @@ def _write(session: Session, rows: list[dict[str, Any]], gone: list[tuple[str, s
             index_elements=["object_type", "object_id"],
             set_={c: upsert.excluded[c] for c in rows[0]
                   if c not in ("object_type", "object_id")}), rows)
+        _add_words(connection, rows)
+
+
+def _add_words(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """New name words into the dictionary the name search starts from (PostgreSQL; one
+    statement, none when no row has a name)."""
+    found = sorted({w for r in rows for w in r["name_words"]})
+    if found and connection.dialect.name == "postgresql":
+        connection.execute(text(
+            "INSERT INTO search_name_words (word) SELECT unnest(CAST(:w AS text[])) "
+            "ON CONFLICT DO NOTHING"), {"w": found})
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
@@ -191,8 +208,10 @@ def reindex(session: Session) -> int:
                 batch.append(person_row(obj))
             if len(batch) >= 1000:
                 session.execute(insert(SearchDocument), batch)
+                _add_words(session.connection(), batch)
                 count, batch = count + len(batch), []
     if batch:
         session.execute(insert(SearchDocument), batch)
+        _add_words(session.connection(), batch)
         count += len(batch)
     return count

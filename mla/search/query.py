@@ -39,8 +39,11 @@ MANY_WORDS_THRESHOLD = 0.6
 # Documents a word query ranks at most: GIN cannot hand them out best first, and a word
 # in tens of thousands of documents would otherwise be ranked in all of them.
 WORD_CANDIDATES = 2000
-# Closest names taken from the GiST index per query, before ranking with the other matches.
-NAME_CANDIDATES = 50
+# Documents a name query scores at most per tier (its exact words; its close words).
+NAME_CANDIDATES = 1000
+# Dictionary words taken per query word (closest first), and query words matched as names.
+CLOSE_WORDS = 30
+MAX_NAME_WORDS = 5
 # Consonant skeletons are short and alike ("rs" for "euros"): they count only when nearly
 # equal, as a name written without its vowels is to the same name written with them.
 SKELETON_THRESHOLD = 0.7
@@ -121,64 +124,140 @@ def trgm_schema(session: Session) -> str:
     return _schemas[url]
 
 
+def _prefix(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+# A whole reference or its beginning through the B-tree on lower(reference); anywhere in
+# it through the trigram GIN, only when no reference begins so (the trigram index reads
+# the long posting lists of "fr", "mj", "2026" for a whole reference typed).
+_REFERENCES = """
+    refs AS MATERIALIZED (
+      SELECT id FROM search_documents
+       WHERE lower(reference) LIKE :prefix AND readers @> CAST(:r AS int[]) {only}
+       LIMIT :limit),
+    refs_inside AS MATERIALIZED (
+      SELECT id FROM search_documents
+       WHERE NOT EXISTS (SELECT 1 FROM refs) AND reference ILIKE :like
+         AND readers @> CAST(:r AS int[]) {only}
+       LIMIT :limit)"""
+
+
+def _close_words(session: Session, schema: str, query_words: list[str]
+                 ) -> list[dict[str, float]]:
+    """For each word of the query, the name words ever indexed that are close to it: word
+    similarity >= NAME_THRESHOLD on the Latin letters, or strict word similarity >=
+    SKELETON_THRESHOLD on the consonant skeletons; a few tens of thousands of dictionary
+    words behind a trigram GIN, whatever the number of documents."""
+    s = f'"{schema}"'
+    bones = [b if len(b) >= 3 else "" for b in (names.skeleton(w) for w in query_words)]
+    close: list[dict[str, float]] = [{} for _ in query_words]
+    rows = session.execute(text(f"""
+        SELECT q.n, d.word, {s}.word_similarity(q.w, d.word)
+          FROM unnest(CAST(:ws AS text[])) WITH ORDINALITY AS q(w, n)
+          CROSS JOIN LATERAL (
+            SELECT word FROM search_name_words WHERE q.w OPERATOR({s}.<%) word
+             ORDER BY q.w OPERATOR({s}.<<->) word, word LIMIT {CLOSE_WORDS}) d
+        UNION ALL
+        SELECT q.n, d.word, {s}.strict_word_similarity(q.w, d.word)
+          FROM unnest(CAST(:bs AS text[])) WITH ORDINALITY AS q(w, n)
+          CROSS JOIN LATERAL (
+            SELECT word FROM search_name_words
+             WHERE q.w <> '' AND q.w OPERATOR({s}.<<%) word
+             ORDER BY q.w OPERATOR({s}.<<<->) word, word LIMIT {CLOSE_WORDS}) d"""),
+        {"ws": query_words, "bs": bones})
+    for n, word, sim in rows:
+        found = close[n - 1]
+        found[word] = max(found.get(word, 0.0), float(sim))
+    return close
+
+
 def _postgresql(session: Session, user: User, q: str, limit: int,
                 content: bool) -> list[Hit]:
-    params: dict[str, Any] = {"a": user.authority_id, "like": _like(q), "limit": limit}
+    params: dict[str, Any] = {"r": [user.authority_id], "like": _like(q),
+                              "prefix": _prefix(q), "limit": limit}
     if not content:
         rows = session.execute(text(
-            "SELECT object_type, object_id, reference, NULL, NULL, 1.0 FROM search_documents "
-            "WHERE object_type = 'request' "
-            "AND (owner_authority_id = :a OR other_authority_id = :a) "
-            "AND reference ILIKE :like ORDER BY reference LIMIT :limit"), params)
+            "WITH" + _REFERENCES.format(only="AND object_type = 'request'") + """
+            SELECT d.object_type, d.object_id, d.reference FROM search_documents d
+             WHERE d.id IN (SELECT id FROM refs UNION ALL SELECT id FROM refs_inside)
+             ORDER BY d.reference LIMIT :limit"""), params)
         return [Hit(r[0], r[1], r[2], None, None, 1.0) for r in rows]
-    s = f'"{trgm_schema(session)}"'
-    words, skeletons = names.query_keys(q)
-    # One word may carry a typo (0.4); several must mostly all be there, or a common given
-    # name alone would match thousands of people.
-    threshold = NAME_THRESHOLD if len(words.split()) <= 1 else MANY_WORDS_THRESHOLD
+    schema = trgm_schema(session)
+    # Every word of three letters or more must be matched by a close name word; shorter
+    # ones ("al", "de") would match a large share of all names.
+    query_words = [w for w in names.words(q) if len(w) >= 3][:MAX_NAME_WORDS]
     # The thresholds of this transaction, and the query parsed in every configured
     # language, each distinct parse once, in one round trip.
     tsquery = session.execute(text(f"""
-        SELECT set_config('pg_trgm.word_similarity_threshold', :threshold, true),
+        SELECT set_config('pg_trgm.word_similarity_threshold', '{NAME_THRESHOLD}', true),
                set_config('pg_trgm.strict_word_similarity_threshold', '{SKELETON_THRESHOLD}',
                           true),
                (SELECT coalesce(string_agg(DISTINCT '(' || t || ')', ' | '), '')
                   FROM (SELECT websearch_to_tsquery(c::regconfig, :q)::text AS t
                           FROM unnest(CAST(:configs AS text[])) AS c) parsed
-                 WHERE t <> '')"""), {"q": " ".join(content_words(q)), "configs": _configs(),
-                                      "threshold": str(threshold)}).one()[2]
-    params.update(tq=tsquery or "", words=words, skeletons=skeletons)
+                 WHERE t <> '')"""), {"q": " ".join(content_words(q)),
+                                      "configs": _configs()}).one()[2]
+    close = _close_words(session, schema, query_words) if query_words else []
+    params.update(tq=tsquery or "")
+    # Names: the documents holding a close word for every query word, read from the GIN
+    # of (readers, name_words); those holding the query's words themselves first, so a
+    # common surname typed right is never crowded out by its near spellings. Each tier
+    # is capped (NAME_CANDIDATES), the candidates scored by their closest words.
+    named = "SELECT NULL::bigint AS id, NULL::float8 AS score WHERE false"
+    if close and all(close):
+        conditions = []
+        for i, found in enumerate(close):
+            params[f"s{i}"] = sorted(found)
+            conditions.append(f"name_words && CAST(:s{i} AS text[])")
+        exact = [w for w, found in zip(query_words, close, strict=True) if w in found]
+        params.update(
+            exact=exact if len(exact) == len(close) else [],
+            nn=[i for i, found in enumerate(close) for _ in found],
+            nw=[w for found in close for w in found],
+            ns=[sim for found in close for sim in found.values()], k=len(close))
+        named = f"""
+          SELECT id, sum(best) / :k AS score FROM (
+            SELECT c.id, near.n, max(near.sim) AS best
+              FROM (SELECT id, name_words FROM search_documents
+                     WHERE cardinality(CAST(:exact AS text[])) > 0
+                       AND readers @> CAST(:r AS int[])
+                       AND name_words @> CAST(:exact AS text[])
+                     LIMIT {NAME_CANDIDATES}) c
+              CROSS JOIN LATERAL unnest(c.name_words) AS x(word)
+              JOIN near ON near.word = x.word GROUP BY c.id, near.n
+            UNION
+            SELECT c.id, near.n, max(near.sim)
+              FROM (SELECT id, name_words FROM search_documents
+                     WHERE readers @> CAST(:r AS int[]) AND {" AND ".join(conditions)}
+                     LIMIT {NAME_CANDIDATES}) c
+              CROSS JOIN LATERAL unnest(c.name_words) AS x(word)
+              JOIN near ON near.word = x.word GROUP BY c.id, near.n) per_word
+          GROUP BY id HAVING count(*) = :k"""
+    else:
+        params.update(nn=[], nw=[], ns=[])
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
-    # One branch per index, scored on its own, the scores summed per document: the words'
-    # GIN (materialized on the index alone, then kept where the user's authority is a
-    # party), the names' trigram GiST walked nearest first (a common surname is in
-    # thousands of documents: only the closest NAME_CANDIDATES are scored), the references'
-    # trigram GIN. The four in one OR let the planner walk all of the authority's documents.
-    visible = "(owner_authority_id = :a OR other_authority_id = :a)"
+    # One branch per index, each reading only the rows of the user's authority (a key of
+    # the same GIN index as the words and the names), scored on its own; the scores are
+    # summed per document. The words' GIN cannot hand documents out best first: a word in
+    # very many documents is ranked among the first WORD_CANDIDATES.
     rows = session.execute(text(f"""
-        WITH words AS MATERIALIZED (
-          SELECT id, owner_authority_id, other_authority_id,
-                 ts_rank(tsv, CAST(:tq AS tsquery)) AS score
-            FROM search_documents WHERE :tq <> '' AND tsv @@ CAST(:tq AS tsquery)
+        WITH near(n, word, sim) AS (
+          SELECT * FROM unnest(CAST(:nn AS int[]), CAST(:nw AS text[]),
+                               CAST(:ns AS float8[]))),
+        words AS MATERIALIZED (
+          SELECT id, ts_rank(tsv, CAST(:tq AS tsquery)) AS score
+            FROM search_documents
+           WHERE :tq <> '' AND readers @> CAST(:r AS int[]) AND tsv @@ CAST(:tq AS tsquery)
            LIMIT {WORD_CANDIDATES}),
-        latin AS MATERIALIZED (
-          SELECT id, owner_authority_id, other_authority_id,
-                 1 - (:words OPERATOR({s}.<<->) names) AS score
-            FROM search_documents
-           WHERE :words <> '' AND :words OPERATOR({s}.<%) names AND {visible}
-           ORDER BY :words OPERATOR({s}.<<->) names LIMIT {NAME_CANDIDATES}),
-        skeleton AS MATERIALIZED (
-          SELECT id, owner_authority_id, other_authority_id,
-                 1 - (:skeletons OPERATOR({s}.<<<->) names) AS score
-            FROM search_documents
-           WHERE :skeletons <> '' AND :skeletons OPERATOR({s}.<<%) names AND {visible}
-           ORDER BY :skeletons OPERATOR({s}.<<<->) names LIMIT {NAME_CANDIDATES}),
+        named AS MATERIALIZED ({named}),
+        {_REFERENCES.format(only="")},
         scored AS (
-          SELECT id, score FROM words WHERE {visible}
-          UNION ALL SELECT id, score FROM latin
-          UNION ALL SELECT id, score FROM skeleton
-          UNION ALL
-          SELECT id, 1.0 FROM search_documents WHERE reference ILIKE :like AND {visible}),
+          SELECT id, score FROM words
+          UNION ALL SELECT id, score FROM named
+          UNION ALL SELECT id, 1.0 FROM refs
+          UNION ALL SELECT id, 1.0 FROM refs_inside),
         best AS (
           SELECT id, sum(score) AS score FROM scored GROUP BY id
           ORDER BY sum(score) DESC, id LIMIT :limit)

@@ -1,4 +1,5 @@
-"""The audit trail: same transaction as the change, hash-chained, append-only, verifiable."""
+"""The audit trail: same transaction as the change, sealed into the hash chain after,
+append-only, verifiable whether sealed or not."""
 
 from __future__ import annotations
 
@@ -35,13 +36,21 @@ def _tamper(engine: Engine, sql: str) -> None:
                 conn.execute(text(statement))
 
 
-def _fill(session: Session, world: World, n: int) -> None:
+def _fill(session: Session, world: World, n: int, *, sealed: bool = True) -> None:
     for i in range(n):
         audit.record(session, "test.write", actor=world["fr.officer"], object_type="thing",
                      object_id=str(i), detail={"i": i, "text": "ünïcode & \"quotes\""})
         if i % 3 == 2:
             session.commit()
     session.commit()
+    if sealed:
+        _seal(session)
+
+
+def _seal(session: Session) -> int:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    return audit.seal_all(db.session_factory(engine))
 
 
 def test_entries_are_written_with_their_transaction_only(session: Session,
@@ -55,11 +64,13 @@ def test_entries_are_written_with_their_transaction_only(session: Session,
     assert audit.verify(session).ok
 
 
+@pytest.mark.parametrize("sealed", [True, False], ids=["sealed", "unsealed"])
 def test_chain_verifies_and_names_an_edited_row(session: Session, world: World,
-                                                engine: Engine) -> None:
-    _fill(session, world, 12)
+                                                engine: Engine, sealed: bool) -> None:
+    _fill(session, world, 12, sealed=sealed)
     result = audit.verify(session)
     assert (result.ok, result.checked) == (True, 12)
+    assert (result.sealed, result.unsealed) == ((12, 0) if sealed else (0, 12))
     _tamper(engine, "UPDATE audit_events SET object_id = 'forged' WHERE id = 7")
     session.expire_all()
     broken = audit.verify(session)
@@ -84,10 +95,17 @@ def test_last_row_removed_is_detected(session: Session, world: World, engine: En
 def test_database_refuses_update_and_delete(session: Session, world: World,
                                             engine: Engine) -> None:
     _fill(session, world, 2)
-    for sql in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+    _fill(session, world, 1, sealed=False)
+    refused = ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events",
+               # a sealed row's hash, and anything besides the hash of a row not sealed
+               f"UPDATE audit_events SET hash = '{'a' * 64}' WHERE id = 1",
+               f"UPDATE audit_events SET hash = '{'a' * 64}', object_id = 'x' WHERE id = 3",
+               "UPDATE audit_events SET entry_hash = NULL WHERE id = 3")
+    for sql in refused:
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(sql))
-    assert audit.verify(session).ok
+    result = audit.verify(session)
+    assert (result.ok, result.sealed, result.unsealed) == (True, 2, 1)
 
 
 def test_concurrent_writers_form_one_chain(engine: Engine) -> None:
@@ -111,15 +129,30 @@ def test_concurrent_writers_form_one_chain(engine: Engine) -> None:
             except Exception as exc:  # a lost append fails the test, not just the thread
                 errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-    for t in threads:
+    writing = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    done = threading.Event()
+
+    def keep_sealing() -> None:  # two sealers at once, as two workers would
+        while not done.is_set():
+            try:
+                audit.seal_all(sessions, limit=7)
+            except Exception as exc:
+                errors.append(exc)
+
+    sealing = [threading.Thread(target=keep_sealing) for _ in range(2)]
+    for t in writing + sealing:
         t.start()
-    for t in threads:
+    for t in writing:
+        t.join()
+    done.set()
+    for t in sealing:
         t.join()
     assert errors == []
+    audit.seal_all(sessions)
     with sessions() as s:
         result = audit.verify(s)
         assert (result.ok, result.checked) == (True, before + 100)
+        assert (result.sealed, result.unsealed) == (before + 100 + result.gaps, 0)
 
 
 def test_cli_verify_exit_codes(session: Session, world: World, engine: Engine,
@@ -175,6 +208,12 @@ def test_row_content_round_trips(session: Session, world: World) -> None:
         audit.record(session, "system.tick", object_type="worker")
         session.commit()
     first, second = audit.events(session)
+    assert first.hash is None and first.entry_hash == audit.entry_hash(
+        {c: getattr(first, c) for c in ("id", "at", "actor_id", "authority_id", "action",
+                                        "object_type", "object_id", "detail")})
+    _seal(session)
+    session.expire_all()
+    first, second = audit.events(session)
     assert (first.id, second.id) == (1, 2)
     assert first.at == instant and first.detail == detail
     assert first.actor_id == world["ke.liaison"].id
@@ -216,7 +255,7 @@ def test_forged_head_or_rows_beyond_it_are_detected(session: Session, world: Wor
 
 
 def test_verify_during_concurrent_writes_never_reports_a_break(pg_engine: Engine) -> None:
-    """The head is read after the rows; commits in between must not look like lost rows."""
+    """Commits and seals while verify reads must not look like lost or forged rows."""
     from tests.conftest import build_world
 
     sessions = db.session_factory(pg_engine)
@@ -234,13 +273,20 @@ def test_verify_during_concurrent_writes_never_reports_a_break(pg_engine: Engine
         finally:
             done.set()
 
+    def keep_sealing() -> None:
+        while not done.is_set():
+            audit.seal_all(sessions, limit=5)
+
     writer = threading.Thread(target=write)
+    sealer = threading.Thread(target=keep_sealing)
     writer.start()
+    sealer.start()
     results = []
     while not done.is_set():
         with sessions() as s:
             results.append(audit.verify(s))
     writer.join()
+    sealer.join()
     assert results and all(r.ok for r in results), [r for r in results if not r.ok][:1]
     with sessions() as s:
         assert audit.verify(s).checked == 60

@@ -18,7 +18,7 @@ from api.deps import SessionDep
 from api.web.pages.common import kind_label, local, state_label, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import access, audit
-from mla.cases import links, persons, service, state_of_play, timeline
+from mla.cases import intake, links, persons, service, state_of_play, timeline
 from mla.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from mla.models import Case, User
 from mla.models import Request as MlaRequest
@@ -105,6 +105,10 @@ def _case_context(session: Session, case: Case, user: User) -> dict[str, Any]:
         "persons": [{"p": p, "dups": persons.duplicates(session, p)}
                     for p in persons.persons_of(session, case)],
         "officers": list(session.scalars(select(User).where(User.id.in_(case.officers)))),
+        # Who may be named responsible: the authority's officers and supervisors.
+        "colleagues": list(session.scalars(select(User).where(
+            User.authority_id == case.authority_id, User.role.in_(access.CONTENT_ROLES))
+            .order_by(User.full_name, User.id))),
         "link_kinds": links.kinds(),
     }
 
@@ -152,6 +156,46 @@ def _case_error(request: Request, session: SessionDep, case_id: uuid.UUID, user:
                 status_code=409 if isinstance(exc, Conflict) else 422)
 
 
+def _version(form: Any) -> int | None:
+    raw = str(form.get("version") or "")
+    return int(raw) if raw.isdigit() else None
+
+
+@router.post("/cases/{case_id}/edit", response_class=HTMLResponse)
+def case_edit(request: Request, case_id: uuid.UUID, form: CheckedForm, session: SessionDep,
+              user: ConsoleUser) -> Response:
+    """The case's reference, title, description and responsible officers, as read at
+    `version` (409 with the current case when someone changed it meanwhile)."""
+    case = service.get_case(session, case_id, user)
+    values = {k: str(form.get(k) or "") for k in ("reference", "title", "description")}
+    officers = [int(v) for v in form.getlist("officers") if str(v).isdigit()]
+    try:
+        service.update_case(session, case, user, reference=values["reference"],
+                            title=values["title"], description=values["description"],
+                            officers=officers, expected_version=_version(form))
+        session.commit()
+    except (InvalidInput, Conflict) as exc:
+        return _case_error(request, session, case_id, user, exc, values | {"edit": "1"})
+    flash(request, f"Case {case.reference} saved.")
+    return redirect(f"{PREFIX}/cases/{case.id}")
+
+
+@router.post("/cases/{case_id}/closure", response_class=HTMLResponse)
+def case_closure(request: Request, case_id: uuid.UUID, form: CheckedForm,
+                 session: SessionDep, user: ConsoleUser) -> Response:
+    """Close the case (`closed=1`) or reopen it (`closed=0`)."""
+    case = service.get_case(session, case_id, user)
+    closing = str(form.get("closed") or "") == "1"
+    try:
+        service.update_case(session, case, user, closed=closing,
+                            expected_version=_version(form))
+        session.commit()
+    except Conflict as exc:
+        return _case_error(request, session, case_id, user, exc, {})
+    flash(request, f"Case {case.reference} {'closed' if closing else 'reopened'}.")
+    return redirect(f"{PREFIX}/cases/{case.id}")
+
+
 @router.post("/cases/{case_id}/requests", response_class=HTMLResponse)
 def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
                      session: SessionDep, user: ConsoleUser) -> Response:
@@ -159,11 +203,12 @@ def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
     reference = str(form.get("reference") or "")
     try:
         row = _by_reference(session, user, reference)
-        service.add_request(session, case, user, row.id)
+        _, named = intake.file_in_case(session, case, user, row.id)
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, {"reference": reference})
-    flash(request, f"{row.reference} filed in case {case.reference}.")
+    flash(request, f"{row.reference} filed in case {case.reference}"
+          + (f", with {len(named)} person(s) its form names." if named else "."))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 

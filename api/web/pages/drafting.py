@@ -25,7 +25,7 @@ from api.web.pages.common import (
 )
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import access, audit, kinds, legal, templates
-from mla.cases import links
+from mla.cases import intake, links
 from mla.deadlines.rules import urgent_periods
 from mla.errors import Conflict, DomainError, FieldProblem, InvalidInput
 from mla.models import Authority, User
@@ -252,6 +252,7 @@ def save_draft(request: Request, request_id: uuid.UUID, form: CheckedForm, sessi
     try:
         filing.update_draft(session, row, user, data=data,
                             expected_version=form_version(version))
+        intake.form_changed(session, row, user)
         session.commit()
     except (InvalidInput, Conflict) as exc:
         session.rollback()
