@@ -6,10 +6,11 @@ transaction per transition, as officers do it. The baseline, in the same run and
 sends on one psycopg connection exactly the statements the engine sends for the same
 transition (tests/bench/test_transitions_baseline.py compares them from the wire, libpq's
 trace, so the two cannot drift): the state UPDATE with its version check and the history
-INSERT, the audit entry (its own hash; the sealer chains it later) sent with the COMMIT, the profile read of the
-transmit guard, the deadline opened at transmit with its escalation steps and closed later,
-the peer and e-mail address look-ups of the outbox hooks, the milestone columns. Engine and
-baseline run in alternating rounds on their own requests, so load from elsewhere hits both.
+INSERT, the audit entry (its own hash; the sealer chains it later) sent with the COMMIT,
+the profile read of the transmit guard, the deadline opened at transmit with its escalation
+steps and closed later, the peer and e-mail address look-ups of the outbox hooks, the
+milestone columns. Engine and baseline run in alternating rounds on their own requests, so
+load from elsewhere hits both.
 
     python -m bench.transitions [--requests 500] [--rounds 10] [--database URL]
 
