@@ -183,6 +183,15 @@ def _sealer(url: str, stop: Any, log: Any, every: float) -> None:
     engine.dispose()
 
 
+def wait_sealed(url: str) -> float:
+    began = time.monotonic()
+    with psycopg.connect(driver_url(url), autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM audit_events WHERE hash IS NULL"
+                           ).fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.2)
+    return time.monotonic() - began
+
+
 def seal_delays(new_url: str, marks: list[tuple[float, int]], since: float) -> list[float]:
     """For every entry written with a real instant after `since`, from its `at` to the first
     time the chain's head was seen past it."""
@@ -285,7 +294,10 @@ def run(args: argparse.Namespace, old_url: str, new_url: str) -> None:
                     figures.setdefault((name, n), []).append(got[name])
                 print(f"{r + 1:>5} {n:>5} {got['BEFORE']:>10,.0f} {got['AFTER']:>10,.0f} "
                       f"{got['AFTER'] / got['BEFORE']:>5.1f}x  {load()}", flush=True)
-        # The seal delay, with the engine's statement and real instants.
+        # The seal delay, with the engine's statement and real instants, once the sealer has
+        # caught up with the pgbench runs (their backlog is not this phase's delay).
+        caught_up = wait_sealed(new_url)
+        print(f"sealer caught up {caught_up:.1f} s after the last run", flush=True)
         delay_from = time.time()
         python16 = commits_per_second(driver_url(new_url), NEW_APPEND, 16, args.seconds)
         time.sleep(args.seal_every * 2 + 1)  # every entry sealed, so every one has a delay
