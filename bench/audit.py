@@ -175,10 +175,12 @@ def _sealer(url: str, stop: Any, log: Any, every: float) -> None:
     engine = db.make_engine(url)
     sessions = db.session_factory(engine)
     while not stop.is_set():
+        began = time.perf_counter()
         audit.seal_all(sessions)
+        took = time.perf_counter() - began
         with sessions() as s:
             length = s.scalar(text("SELECT last_id FROM audit_head WHERE id = 1"))
-        log.put((time.time(), length))
+        log.put((time.time(), length, took))
         stop.wait(every)
     engine.dispose()
 
@@ -192,7 +194,8 @@ def wait_sealed(url: str) -> float:
     return time.monotonic() - began
 
 
-def seal_delays(new_url: str, marks: list[tuple[float, int]], since: float) -> list[float]:
+def seal_delays(new_url: str, marks: list[tuple[float, int, float]],
+                since: float) -> list[float]:
     """For every entry written with a real instant after `since`, from its `at` to the first
     time the chain's head was seen past it."""
     marks.sort()
@@ -321,9 +324,12 @@ def run(args: argparse.Namespace, old_url: str, new_url: str) -> None:
     delays = seal_delays(new_url, marks, delay_from)
     if len(delays) > 1:
         cuts = statistics.quantiles(delays, n=100)
+        rounds = [took for at, _, took in marks if at >= delay_from]
         print(f"seal delay (commit to sealed), {len(delays):,} entries from 16 Python clients "
               f"({python16:,.0f} commits/s), sealer every {args.seal_every:.1f} s: "
-              f"p50 {cuts[49]:.2f} s, p99 {cuts[98]:.2f} s, max {max(delays):.2f} s  {load()}")
+              f"p50 {cuts[49]:.2f} s, p99 {cuts[98]:.2f} s, max {max(delays):.2f} s; "
+              f"a sealing round took {statistics.median(rounds):.2f} s (median), "
+              f"{max(rounds):.2f} s at most  {load()}")
     rate, linked = sealer_throughput(new_url, args.backlog)
     print(f"sealer throughput: {rate:,.0f} rows/s ({linked:,} rows of backlog, one sealer)  "
           f"{load()}")
