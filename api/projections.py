@@ -164,8 +164,8 @@ _TRANSITION_STATUS_KEYS = frozenset({"event", "from", "to"})
 
 def audit_event(row: AuditEvent) -> AuditEventOut:
     """The audit trail is read by admins, a status role: what happened, when, by whom, to
-    which object, without the case text some entries quote. `hash` still covers the stored
-    entry; `mla audit verify` checks the chain on the database."""
+    which object, without the case text some entries quote. `entry_hash` and `hash` still
+    cover the stored entry; `mla audit verify` checks them on the database."""
     detail = row.detail
     withheld: list[str] = []
     if isinstance(detail, dict):
@@ -176,4 +176,4 @@ def audit_event(row: AuditEvent) -> AuditEventOut:
     return AuditEventOut(id=row.id, at=row.at, actor_id=row.actor_id,
                          authority_id=row.authority_id, action=row.action,
                          object_type=row.object_type, object_id=row.object_id, detail=detail,
-                         withheld=withheld, hash=row.hash)
+                         withheld=withheld, entry_hash=row.entry_hash, hash=row.hash)

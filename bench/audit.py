@@ -175,15 +175,27 @@ def _sealer(url: str, stop: Any, log: Any, every: float) -> None:
     engine = db.make_engine(url)
     sessions = db.session_factory(engine)
     while not stop.is_set():
+        began = time.perf_counter()
         audit.seal_all(sessions)
+        took = time.perf_counter() - began
         with sessions() as s:
             length = s.scalar(text("SELECT last_id FROM audit_head WHERE id = 1"))
-        log.put((time.time(), length))
+        log.put((time.time(), length, took))
         stop.wait(every)
     engine.dispose()
 
 
-def seal_delays(new_url: str, marks: list[tuple[float, int]], since: float) -> list[float]:
+def wait_sealed(url: str) -> float:
+    began = time.monotonic()
+    with psycopg.connect(driver_url(url), autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM audit_events WHERE hash IS NULL"
+                           ).fetchone()[0]:  # type: ignore[index]
+            time.sleep(0.2)
+    return time.monotonic() - began
+
+
+def seal_delays(new_url: str, marks: list[tuple[float, int, float]],
+                since: float) -> list[float]:
     """For every entry written with a real instant after `since`, from its `at` to the first
     time the chain's head was seen past it."""
     marks.sort()
@@ -285,7 +297,10 @@ def run(args: argparse.Namespace, old_url: str, new_url: str) -> None:
                     figures.setdefault((name, n), []).append(got[name])
                 print(f"{r + 1:>5} {n:>5} {got['BEFORE']:>10,.0f} {got['AFTER']:>10,.0f} "
                       f"{got['AFTER'] / got['BEFORE']:>5.1f}x  {load()}", flush=True)
-        # The seal delay, with the engine's statement and real instants.
+        # The seal delay, with the engine's statement and real instants, once the sealer has
+        # caught up with the pgbench runs (their backlog is not this phase's delay).
+        caught_up = wait_sealed(new_url)
+        print(f"sealer caught up {caught_up:.1f} s after the last run", flush=True)
         delay_from = time.time()
         python16 = commits_per_second(driver_url(new_url), NEW_APPEND, 16, args.seconds)
         time.sleep(args.seal_every * 2 + 1)  # every entry sealed, so every one has a delay
@@ -309,9 +324,12 @@ def run(args: argparse.Namespace, old_url: str, new_url: str) -> None:
     delays = seal_delays(new_url, marks, delay_from)
     if len(delays) > 1:
         cuts = statistics.quantiles(delays, n=100)
+        rounds = [took for at, _, took in marks if at >= delay_from]
         print(f"seal delay (commit to sealed), {len(delays):,} entries from 16 Python clients "
               f"({python16:,.0f} commits/s), sealer every {args.seal_every:.1f} s: "
-              f"p50 {cuts[49]:.2f} s, p99 {cuts[98]:.2f} s, max {max(delays):.2f} s  {load()}")
+              f"p50 {cuts[49]:.2f} s, p99 {cuts[98]:.2f} s, max {max(delays):.2f} s; "
+              f"a sealing round took {statistics.median(rounds):.2f} s (median), "
+              f"{max(rounds):.2f} s at most  {load()}")
     rate, linked = sealer_throughput(new_url, args.backlog)
     print(f"sealer throughput: {rate:,.0f} rows/s ({linked:,} rows of backlog, one sealer)  "
           f"{load()}")

@@ -22,7 +22,12 @@ class AuditEventOut(BaseModel):
         default_factory=list,
         description="Members of `detail` left out because they quote case text (reasons, "
                     "file names, the other side's reference); `hash` covers the stored entry")
-    hash: str
+    entry_hash: str | None = Field(
+        description="SHA-256 of the stored entry's canonical text, written with it (null on "
+                    "entries chained before the sealer existed)")
+    hash: str | None = Field(
+        description="The hash chain's link (covers the previous link and the stored entry); "
+                    "null until the sealer links the entry, within seconds")
 
 
 class CheckpointOut(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from api.app import create_app
-from mla import clock, templates
+from mla import audit, clock, db, templates
 from mla.models import OutboxMessage
 from mla.stats import charts
 from tests.api_helpers import Api
@@ -213,7 +213,12 @@ def test_the_admin_audit_trail_names_what_it_withholds(api: Api) -> None:
     events = api.call("fr.admin", "GET", "/audit", params={"limit": 500}).json()
     upload = next(e for e in events if e["action"] == "attachment.upload")
     assert "filename" not in upload["detail"] and "filename" in upload["withheld"]
-    assert upload["detail"]["sha256"] and upload["hash"]
+    # The entry's own hash covers it at once; the chain's link comes when it is sealed.
+    assert upload["detail"]["sha256"] and len(upload["entry_hash"]) == 64
+    assert upload["hash"] is None
+    audit.seal_all(db.session_factory(api.app.state.engine))
+    events = api.call("fr.admin", "GET", "/audit", params={"limit": 500}).json()
+    assert len(next(e for e in events if e["id"] == upload["id"])["hash"]) == 64
     submit = next(e for e in events if e["action"] == "request.transition"
                   and e["detail"]["event"] == "submit")
     assert submit["detail"] == {"event": "submit", "from": "draft", "to": "in_review"}
