@@ -64,8 +64,10 @@ def then(first: Go, *steps: Callable[[Any], None]) -> Go:
     return go
 
 
-def press(name: str) -> Callable[[Any], None]:
-    return lambda page: page.get_by_role("button", name=name, exact=True).first.click()
+def press(button: str) -> Callable[[Any], None]:
+    """Clicks a button found by what it does (its form, name and value), not by its words:
+    the same visit runs on the Arabic console."""
+    return lambda page: page.locator(button).first.click()
 
 
 def password_step(username: str) -> Go:
@@ -112,7 +114,7 @@ def duplicate_case(page: Any) -> None:
     """A case reference the authority already uses: refused by the server."""
     page.locator("#reference").fill("KESTREL-2026")
     page.locator("#title").fill("Affaire Kestrel, bis")
-    page.get_by_role("button", name="Open the case").click()
+    page.locator('form[action$="/console/cases"] button[type=submit]').click()
     page.wait_for_selector("#case-error")
 
 
@@ -134,7 +136,8 @@ PAGES = [
     Visit("security-settings", "/console/settings/security", "fr.officer",
           to("/console/settings/security")),
     Visit("enrol-from-settings", "/console/settings/security", "fr.supervisor",
-          then(to("/console/settings/security"), press("Set up an authenticator app"))),
+          then(to("/console/settings/security"),
+               press('form[action$="/settings/security/enrol"] button'))),
     Visit("requests", "/console/requests", "fr.officer", to("/console/requests")),
     Visit("requests-filtered-empty", "/console/requests", "fr.officer",
           to("/console/requests?state=refused&overdue=true&sort=due")),
@@ -146,7 +149,7 @@ PAGES = [
     Visit("request-approved-supervisor", "/console/requests/{request_id}", "fr.supervisor",
           to("/console/requests/{approved_fr}")),
     Visit("request-action-refused", "/console/requests/{request_id}", "fr.officer",
-          then(to("/console/requests/{approved_fr}"), press("Transmit"))),
+          then(to("/console/requests/{approved_fr}"), press('button[name=event][value=transmit]'))),
     Visit("request-draft", "/console/requests/{request_id}", "fr.officer",
           to("/console/requests/{draft}")),
     Visit("request-liaison-status-view", "/console/requests/{request_id}", "fr.liaison",
@@ -160,10 +163,10 @@ PAGES = [
           to("/console/new/extradition.provisional_arrest")),
     Visit("new-form-with-errors", "/console/new/{kind}", "fr.officer",
           then(to("/console/new/extradition.provisional_arrest"),
-               press("Submit for review"))),
+               press('button[name=action][value=submit]'))),
     Visit("incoming-form-with-errors", "/console/incoming/{kind}", "ke.officer",
           then(to("/console/incoming/extradition.provisional_arrest"),
-               press("Register as received"))),
+               press('button[name=action][value=register]'))),
     Visit("edit-draft-checked", "/console/requests/{request_id}/edit", "fr.officer",
           to("/console/requests/{draft}/edit?check=true")),
     Visit("alerts", "/console/alerts", "ke.contact", to("/console/alerts")),
