@@ -243,6 +243,7 @@ def seed(url: str, n: int, rng: random.Random, pool: int = 20_000) -> dict[str, 
             print(f"  {time.perf_counter() - started:6.1f} s  {statement}")
         conn.execute(text("ANALYZE requests"))
         conn.execute(text("ANALYZE search_documents"))
+        conn.execute(text("ANALYZE search_name_words"))
     engine.dispose()
     return users
 

@@ -42,7 +42,7 @@ WORD_CANDIDATES = 2000
 # Documents a name query scores at most per tier (its exact words; its close words).
 NAME_CANDIDATES = 1000
 # Dictionary words taken per query word (closest first), and query words matched as names.
-CLOSE_WORDS = 30
+CLOSE_WORDS = 12
 MAX_NAME_WORDS = 5
 # Consonant skeletons are short and alike ("rs" for "euros"): they count only when nearly
 # equal, as a name written without its vowels is to the same name written with them.
@@ -139,7 +139,7 @@ _REFERENCES = """
        LIMIT :limit),
     refs_inside AS MATERIALIZED (
       SELECT id FROM search_documents
-       WHERE NOT EXISTS (SELECT 1 FROM refs) AND reference ILIKE :like
+       WHERE :inside AND NOT EXISTS (SELECT 1 FROM refs) AND reference ILIKE :like
          AND readers @> CAST(:r AS int[]) {only}
        LIMIT :limit)"""
 
@@ -151,22 +151,22 @@ def _close_words(session: Session, schema: str, query_words: list[str]
     SKELETON_THRESHOLD on the consonant skeletons; a few tens of thousands of dictionary
     words behind a trigram GIN, whatever the number of documents."""
     s = f'"{schema}"'
-    bones = [b if len(b) >= 3 else "" for b in (names.skeleton(w) for w in query_words)]
+    # One subquery per word with its own parameters (not a LATERAL join over an array):
+    # the planner then sees each word and reads the trigram GIN rather than every word.
+    parts, params = [], {}
+    for n, word in enumerate(query_words, start=1):
+        params[f"w{n}"] = word
+        parts.append(f"""(SELECT {n} AS n, word, {s}.word_similarity(:w{n}, word) AS sim
+            FROM search_name_words WHERE :w{n} OPERATOR({s}.<%) word
+            ORDER BY :w{n} OPERATOR({s}.<<->) word, word LIMIT {CLOSE_WORDS})""")
+        bone = names.skeleton(word)
+        if len(bone) >= 3:
+            params[f"b{n}"] = bone
+            parts.append(f"""(SELECT {n}, word, {s}.strict_word_similarity(:b{n}, word)
+                FROM search_name_words WHERE :b{n} OPERATOR({s}.<<%) word
+                ORDER BY :b{n} OPERATOR({s}.<<<->) word, word LIMIT {CLOSE_WORDS})""")
     close: list[dict[str, float]] = [{} for _ in query_words]
-    rows = session.execute(text(f"""
-        SELECT q.n, d.word, {s}.word_similarity(q.w, d.word)
-          FROM unnest(CAST(:ws AS text[])) WITH ORDINALITY AS q(w, n)
-          CROSS JOIN LATERAL (
-            SELECT word FROM search_name_words WHERE q.w OPERATOR({s}.<%) word
-             ORDER BY q.w OPERATOR({s}.<<->) word, word LIMIT {CLOSE_WORDS}) d
-        UNION ALL
-        SELECT q.n, d.word, {s}.strict_word_similarity(q.w, d.word)
-          FROM unnest(CAST(:bs AS text[])) WITH ORDINALITY AS q(w, n)
-          CROSS JOIN LATERAL (
-            SELECT word FROM search_name_words
-             WHERE q.w <> '' AND q.w OPERATOR({s}.<<%) word
-             ORDER BY q.w OPERATOR({s}.<<<->) word, word LIMIT {CLOSE_WORDS}) d"""),
-        {"ws": query_words, "bs": bones})
+    rows = session.execute(text(" UNION ALL ".join(parts)), params)
     for n, word, sim in rows:
         found = close[n - 1]
         found[word] = max(found.get(word, 0.0), float(sim))
@@ -175,8 +175,10 @@ def _close_words(session: Session, schema: str, query_words: list[str]
 
 def _postgresql(session: Session, user: User, q: str, limit: int,
                 content: bool) -> list[Hit]:
+    # Inside a reference: three characters at least, a trigram's worth (fewer would read
+    # every reference).
     params: dict[str, Any] = {"r": [user.authority_id], "like": _like(q),
-                              "prefix": _prefix(q), "limit": limit}
+                              "prefix": _prefix(q), "limit": limit, "inside": len(q) >= 3}
     if not content:
         rows = session.execute(text(
             "WITH" + _REFERENCES.format(only="AND object_type = 'request'") + """
@@ -220,23 +222,18 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
         named = f"""
           SELECT id, sum(best) / :k AS score FROM (
             SELECT c.id, near.n, max(near.sim) AS best
-              FROM (SELECT id, name_words FROM search_documents
-                     WHERE cardinality(CAST(:exact AS text[])) > 0
-                       AND readers @> CAST(:r AS int[])
-                       AND name_words @> CAST(:exact AS text[])
-                     LIMIT {NAME_CANDIDATES}) c
-              CROSS JOIN LATERAL unnest(c.name_words) AS x(word)
-              JOIN near ON near.word = x.word GROUP BY c.id, near.n
-            UNION
-            SELECT c.id, near.n, max(near.sim)
-              FROM (SELECT id, name_words FROM search_documents
-                     WHERE readers @> CAST(:r AS int[]) AND {" AND ".join(conditions)}
+              FROM (SELECT id, name_words FROM exact
+                    UNION
+                    -- Near spellings only when the exact ones do not fill the page.
+                    SELECT id, name_words FROM search_documents
+                     WHERE (SELECT count(*) FROM exact) < :limit
+                       AND readers @> CAST(:r AS int[]) AND {" AND ".join(conditions)}
                      LIMIT {NAME_CANDIDATES}) c
               CROSS JOIN LATERAL unnest(c.name_words) AS x(word)
               JOIN near ON near.word = x.word GROUP BY c.id, near.n) per_word
           GROUP BY id HAVING count(*) = :k"""
     else:
-        params.update(nn=[], nw=[], ns=[])
+        params.update(nn=[], nw=[], ns=[], exact=[])
     opts = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2"
     # One branch per index, each reading only the rows of the user's authority (a key of
     # the same GIN index as the words and the names), scored on its own; the scores are
@@ -251,6 +248,11 @@ def _postgresql(session: Session, user: User, q: str, limit: int,
             FROM search_documents
            WHERE :tq <> '' AND readers @> CAST(:r AS int[]) AND tsv @@ CAST(:tq AS tsquery)
            LIMIT {WORD_CANDIDATES}),
+        exact AS MATERIALIZED (
+          SELECT id, name_words FROM search_documents
+           WHERE cardinality(CAST(:exact AS text[])) > 0 AND readers @> CAST(:r AS int[])
+             AND name_words @> CAST(:exact AS text[])
+           LIMIT {NAME_CANDIDATES}),
         named AS MATERIALIZED ({named}),
         {_REFERENCES.format(only="")},
         scored AS (

@@ -408,6 +408,20 @@ def _console_person(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response,
     return "fr.officer", response, str(person)
 
 
+@exercise("POST /console/cases/{case_id}/edit", "case.update")
+def _console_case_edit(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = ctx["console_case"]
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/cases/{case}/edit",
+                                 data={"reference": "INV-C1", "title": "Renamed"}), case
+
+
+@exercise("POST /console/cases/{case_id}/closure", "case.update")
+def _console_case_close(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    case = ctx["console_case"]
+    return "fr.officer", console(api, "fr.officer", "POST", f"/console/cases/{case}/closure",
+                                 data={"closed": "1"}), case
+
+
 @exercise("POST /console/requests/{request_id}/links", "request.link")
 def _console_link(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
     later = _draft(api)["id"]
