@@ -203,12 +203,15 @@ def _write(session: Session, request: Request, *, now: datetime, state: str,
     params = {"id": request.id, "version": request.version, "state": state,
               "resume_state": resume_state, "now": now, **history}
     milestone = MILESTONE_COLUMNS.get(history["event"])
-    if session.get_bind().dialect.name == "postgresql":
-        version = session.execute(_WRITE_PG[milestone], params).scalar()
+    # On the session's connection, not through Session.execute: these are plain SQL with no
+    # ORM entity, and the ORM's execution path costs more CPU than the round trip.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        version = connection.execute(_WRITE_PG[milestone], params).scalar()
     else:
-        version = session.execute(_BUMP_SQLITE[milestone], params).scalar()
+        version = connection.execute(_BUMP_SQLITE[milestone], params).scalar()
         if version is not None:
-            session.execute(_HISTORY_SQLITE, params)
+            connection.execute(_HISTORY_SQLITE, params)
     if version is not None and milestone is not None:
         reached = getattr(request, milestone)
         if reached is None or reached > now:
