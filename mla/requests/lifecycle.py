@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Uuid, bindparam, select, text
+import psycopg
+from sqlalchemy import JSON, Connection, Uuid, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -207,7 +211,10 @@ def _write(session: Session, request: Request, *, now: datetime, state: str,
     # ORM entity, and the ORM's execution path costs more CPU than the round trip.
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        version = connection.execute(_WRITE_PG[milestone], params).scalar()
+        if connection.dialect.driver == "psycopg":
+            version = _write_psycopg(connection, milestone, params)
+        else:
+            version = connection.execute(_WRITE_PG[milestone], params).scalar()
     else:
         version = connection.execute(_BUMP_SQLITE[milestone], params).scalar()
         if version is not None:
@@ -217,6 +224,26 @@ def _write(session: Session, request: Request, *, now: datetime, state: str,
         if reached is None or reached > now:
             set_committed_value(request, milestone, now)
     return version
+
+
+# The same statements for the driver itself: the one statement every transition sends goes
+# straight to psycopg, without SQLAlchemy's per-execution work (as the audit append does).
+_WRITE_PSYCOPG = {column: re.sub(r":(\w+)", r"%(\1)s", str(statement.text))
+                  for column, statement in _WRITE_PG.items()}
+
+
+def _write_psycopg(connection: Connection, milestone: str | None,
+                   params: dict[str, Any]) -> int | None:
+    # What the Uuid, UTCDateTime and JSON types do to these on the SQLAlchemy path.
+    driver_params = {**params, "now": params["now"].astimezone(UTC),
+                     "data": json.dumps(params["data"]) if params["data"] is not None else None}
+    raw = connection.connection.driver_connection
+    try:
+        row = raw.execute(_WRITE_PSYCOPG[milestone], driver_params).fetchone()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_WRITE_PSYCOPG[milestone], None, exc, psycopg.Error,
+                                  dialect=connection.dialect) from exc
+    return None if row is None else int(row[0])
 
 
 def run_hooks(session: Session, request: Request, result: TransitionResult) -> None:
