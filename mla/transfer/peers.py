@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mla import audit, settings
@@ -85,8 +85,12 @@ def init_instance(session: Session, *, code: str, country: str, name: str, timez
     return authority
 
 
+# Built once: every transmit asks it (the transfer and the mail outbox hooks).
+_PEER_FOR = select(Peer).where(Peer.authority_id == bindparam("authority_id"))
+
+
 def peer_for(session: Session, authority_id: int) -> Peer | None:
-    return session.scalar(select(Peer).where(Peer.authority_id == authority_id))
+    return session.scalar(_PEER_FOR, {"authority_id": authority_id})
 
 
 def peer_by_code(session: Session, code: str) -> Peer | None:
