@@ -111,8 +111,9 @@ def mine(session: Session, user: User) -> list[ContactPoint]:
 
 
 def set_preferences(session: Session, contact: ContactPoint, steps: Any,
-                    actor: User) -> ContactPoint:
-    """Replaces the contact point's preferences (None: back to every channel at once)."""
+                    actor: User | None) -> ContactPoint:
+    """Replaces the contact point's preferences (None: back to every channel at once).
+    `actor` None: the operator's shell (`mla oncall preferences`)."""
     if steps is not None:
         problems = check(contact, steps)
         if problems:
@@ -122,5 +123,6 @@ def set_preferences(session: Session, contact: ContactPoint, steps: Any,
     contact.preferences = steps
     session.flush()
     audit.record(session, "oncall.preferences", actor=actor, object_type="contact_point",
-                 object_id=str(contact.id), detail={"steps": steps})
+                 object_id=str(contact.id), detail={"steps": steps},
+                 authority_id=None if actor else contact.authority_id)
     return contact
