@@ -200,3 +200,27 @@ def test_the_gateway_callbacks_answer_only_the_gateway(api: Api) -> None:
             response = api.call("ke.admin", "GET", f"{path}{query}&from=%2B1&text=ACK+X"
                                 if query else path)
             assert response.status_code == 404, (path, query, response.text)
+
+
+def test_my_paging_page_sets_preferences_and_sends_a_test_page(
+        api: Api, world: World) -> None:
+    contact = _desk(api.session, world)
+    page = api.console("ke.contact_point", "GET", "/console/oncall/me")
+    assert page.status_code == 200
+    assert "Night desk" in page.text and "Send me a test page" in page.text
+    saved = api.console("ke.contact_point", "POST",
+                        f"/console/oncall/me/{contact}/preferences",
+                        {"position.sms": "1", "after.sms": "0", "position.email": "2",
+                         "after.email": "5"})
+    assert saved.status_code in (302, 303), saved.text[:300]
+    api.session.expire_all()
+    got = api.call("ke.contact_point", "GET", f"/contact-points/{contact}/preferences").json()
+    assert got["steps"] == [{"channel": "sms", "after_minutes": 0},
+                            {"channel": "email", "after_minutes": 5}]
+    sent = api.console("ke.contact_point", "POST", f"/console/oncall/me/{contact}/test-page")
+    assert sent.status_code in (302, 303), sent.text[:300]
+    shown = api.console("ke.contact_point", "GET", "/console/oncall/me")
+    assert "Test pages" in shown.text and "pending" in shown.text
+    # Someone else of the authority has no contact point linked: nothing to set.
+    assert "No point of contact is linked" in api.console("ke.officer", "GET",
+                                                          "/console/oncall/me").text
