@@ -29,6 +29,7 @@ from api.routers import (
     profiles,
     requests,
     search,
+    sms,
     stats,
     transfer,
     users,
@@ -103,7 +104,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # Outside even those: request id, log line and latency of every answer.
     app.add_middleware(observe.Observe)
     for module in (auth, directory, requests, documents, attachments, deadlines, users, audit,
-                   catalog, alerts, calendar, stats, transfer, cases, search, profiles):
+                   catalog, alerts, calendar, sms, stats, transfer, cases, search,
+                   profiles):
         app.include_router(module.router)
     app.include_router(transfer.requests_router)
     app.include_router(observe.router)

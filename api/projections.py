@@ -138,11 +138,16 @@ def alert(page: Page, user: User, notifications: list[Notification] | None = Non
         acknowledged_via=page.acknowledged_via, resolved_at=page.resolved_at,
         resolved_by=name(page.resolved_by),
         note=page.note if alert_notes_visible(user) else None,
-        notifications=None if notifications is None else [
-            NotificationOut(step=n.step_index + 1, round=n.round + 1, recipient=n.recipient,
+        notifications=None if notifications is None else alert_notifications(notifications))
+
+
+def alert_notifications(notifications: list[Notification]) -> list[NotificationOut]:
+    return [NotificationOut(step=n.step_index + 1, round=n.round + 1, recipient=n.recipient,
                             channel=n.channel, status=n.status, attempts=n.attempts,
                             sent_at=n.sent_at, next_attempt_at=n.next_attempt_at,
-                            last_error=n.last_error) for n in notifications])
+                            last_error=n.last_error, delivery_status=n.delivery_status,
+                            delivery_reported_at=n.delivery_reported_at)
+            for n in notifications]
 
 
 def transfer_message(m: Message, user: User) -> TransferMessageOut:

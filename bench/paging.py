@@ -11,14 +11,20 @@ urgent requests reach KE-ODPP over HTTP:
 
 Latency = from sending that HTTP request to the webhook arriving at the receiver.
 
-    python -m bench.paging [--requests 100] [--pause 0.2] [--database URL]
+The desk is also paged by SMS at once, through a real Kannel gateway (bearerbox, smsbox) to
+Kannel's fake handset (fakesmsc, tests/oncall/kannel.py): filing -> SMS at the fake SMSC is
+measured on the same pages, interleaved with the webhook's (skipped, and said so, where
+Kannel is not installed; `--no-sms` leaves it out).
 
-Target: p99 <= 1 s.
+    python -m bench.paging [--requests 100] [--pause 0.2] [--database URL] [--no-sms]
+
+Targets: webhook p99 <= 1 s; SMS p99 <= 2 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,10 +32,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,10 +48,42 @@ from mla import db, security, templates
 from mla.directory import service as directory
 from mla.oncall import paging
 from mla.oncall import service as oncall
+from tests.oncall import kannel as kannel_gateway
 
 SCHEMA = "mla_bench_paging"
 SECRET = "bench-secret-0123456789"
 KIND = "mla.e_evidence.preservation"
+PHONE = "+254700000001"
+
+
+class Handset:
+    """When each SMS reached Kannel's fake handset: its output read as it grows."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.buffer = ""
+        self.seen: list[tuple[float, str]] = []
+
+    def wait(self, reference: str, timeout: float = 30) -> float:
+        limit = time.perf_counter() + timeout
+        while True:
+            for arrived, line in self.seen:
+                if reference in line:
+                    return arrived
+            with self.log.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+            now = time.perf_counter()
+            if chunk:
+                self.offset += len(chunk)
+                self.buffer += chunk.decode("utf-8", "replace")
+                *lines, self.buffer = self.buffer.split("\n")
+                self.seen += [(now, line) for line in lines if "Got message" in line]
+                continue
+            if now > limit:
+                raise TimeoutError(f"no SMS for {reference} within {timeout} s")
+            time.sleep(0.002)
 
 
 class Receiver:
@@ -85,7 +125,7 @@ class Receiver:
             return self.arrivals[reference]
 
 
-def seed(url: str, hook_url: str) -> dict[str, str]:
+def seed(url: str, hook_url: str, sms: bool) -> dict[str, str]:
     engine = db.make_engine(url)
     with db.unit_of_work(engine) as s:
         fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
@@ -98,8 +138,8 @@ def seed(url: str, hook_url: str) -> dict[str, str]:
                                                  full_name="officer", role="officer")
         desk = oncall.save_contact(s, ke.id, {
             "network": "budapest_24_7", "name": "Cyber desk", "languages": ["en"],
-            "channels": ["webhook"], "webhook_url": hook_url, "webhook_secret": SECRET,
-            "timezone": "Africa/Nairobi"})
+            "channels": ["webhook", "sms"] if sms else ["webhook"], "phone": PHONE,
+            "webhook_url": hook_url, "webhook_secret": SECRET, "timezone": "Africa/Nairobi"})
         oncall.set_rotation(s, ke.id, network="budapest_24_7", timezone="Africa/Nairobi",
                             handoff_time="08:00", shift_hours=24, starts_on=date(2026, 1, 1),
                             members=[desk.id])
@@ -127,13 +167,31 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.2,
                         help="seconds between requests (the worker falls asleep)")
     parser.add_argument("--database", default=DEFAULT_URL)
+    parser.add_argument("--no-sms", action="store_true", help="webhook only")
     args = parser.parse_args()
     templates.load_all()
+    missing = None if args.no_sms else kannel_gateway.missing()
+    sms = not args.no_sms and missing is None
+    if missing:
+        print(f"Kannel not installed ({missing}): the SMS leg is skipped "
+              "(apt-get install kannel kannel-extras)")
     receiver = Receiver()
     url = prepare(args.database, SCHEMA)
-    tokens = seed(url, receiver.url)
+    tokens = seed(url, receiver.url, sms)
+    stack = contextlib.ExitStack()
     port = _free_port()
     env = {**os.environ, "MLA_DATABASE_URL": url}
+    handset = None
+    if sms:
+        gateway = stack.enter_context(kannel_gateway.running(
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mla-kannel-")))))
+        port = gateway.callback_port  # where Kannel calls back
+        handset = Handset(gateway.handset.log)
+        env |= {"MLA_SMS_SENDSMS_URL": gateway.sendsms_url,
+                "MLA_SMS_USERNAME": kannel_gateway.USERNAME,
+                "MLA_SMS_PASSWORD": kannel_gateway.PASSWORD,
+                "MLA_SMS_CALLBACK_SECRET": kannel_gateway.SECRET,
+                "MLA_SMS_CALLBACK_URL": f"http://127.0.0.1:{port}"}
     procs = [
         subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -142,6 +200,7 @@ def main() -> None:
     ]
     base = f"http://127.0.0.1:{port}"
     results: dict[str, list[float]] = {"incoming": [], "transmit": []}
+    texts: dict[str, list[float]] = {"incoming": [], "transmit": []}
     responses: list[float] = []
     try:
         _wait_healthy(base)
@@ -172,6 +231,8 @@ def main() -> None:
                 r.raise_for_status()
                 responses.append(time.perf_counter() - t0)
                 results["incoming"].append(receiver.wait(r.json()["reference"]) - t0)
+                if handset:
+                    texts["incoming"].append(handset.wait(r.json()["reference"]) - t0)
                 time.sleep(args.pause)
                 rid, reference = drafts[i]
                 t0 = time.perf_counter()
@@ -179,12 +240,15 @@ def main() -> None:
                           json={"event": "transmit"}).raise_for_status()
                 responses.append(time.perf_counter() - t0)
                 results["transmit"].append(receiver.wait(reference) - t0)
+                if handset:
+                    texts["transmit"].append(handset.wait(reference) - t0)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
         receiver.server.shutdown()
+        stack.close()
         drop(args.database, SCHEMA)
     every = results["incoming"] + results["transmit"]
     print(f"urgent requests: {len(every)} ({args.requests} received + {args.requests} "
@@ -197,6 +261,17 @@ def main() -> None:
     p99 = _percentile(every, 0.99)
     print(f"target p99 <= 1000 ms: {'met' if p99 <= 1000 else 'NOT met'}; "
           f"bad signatures: {receiver.bad_signatures}")
+    if handset:
+        sent = texts["incoming"] + texts["transmit"]
+        for name, values in (*texts.items(), ("all", sent)):
+            print(f"{name:9s} -> SMS at the fake SMSC p50 / p99 / max ms: "
+                  f"{statistics.median(values) * 1000:7.1f} / "
+                  f"{_percentile(values, 0.99):7.1f} / {max(values) * 1000:7.1f}")
+        sms_p99 = _percentile(sent, 0.99)
+        print(f"SMS p99 / webhook p99 (same pages): {sms_p99 / p99:.2f}; target SMS p99 <= "
+              f"2000 ms: {'met' if sms_p99 <= 2000 else 'NOT met'}")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import click
 from cli import admin, certs, ops, output, stats, transfer
 from cli import directory as directory_commands
 from cli import matrix as matrix_commands
+from cli import paging as paging_commands
 from cli import profiles as profile_commands
 from cli import templates as template_commands
 from cli import worker as worker_loop
@@ -227,6 +228,7 @@ def diagram(name: str) -> None:
 admin.register(main)
 ops.register(main)
 directory_commands.register(main)
+paging_commands.register(main)
 profile_commands.register(main)
 transfer.register(main)
 certs.register(main)

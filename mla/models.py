@@ -445,8 +445,8 @@ class ContactPoint(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # How pages reach it, in order of preference: email, webhook (sent by the pager), phone
-    # (listed for people to call; no telephony gateway is driven).
+    # How pages reach it: email, webhook, sms (sent by the pager; `phone` is E.164), phone
+    # (listed for people to call). All at once, unless `preferences` says otherwise.
     channels: Mapped[list[str]] = mapped_column(JSON, default=list)
     webhook_url: Mapped[str | None] = mapped_column(String(500))
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
@@ -457,6 +457,13 @@ class ContactPoint(Base):
     matrix_id: Mapped[str | None] = mapped_column(String(255))
     # Secret of the shift calendar's URL (mla/oncall/calendar.py); unset: no feed.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The account that acts as this contact point: acknowledges by SMS reply, sets its
+    # preferences, asks for test pages (mla/oncall/preferences.py).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Contact preferences: [{"channel": "sms", "after_minutes": 2}, ...] in order; each
+    # channel is sent that long after the step notifies this contact point, unless the page
+    # is acknowledged first. Null: every channel of `channels` at once.
+    preferences: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 
@@ -527,10 +534,14 @@ class Page(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    # Null only on a test page (`test`), which is about no request.
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"))
     authority_id: Mapped[int] = mapped_column(ForeignKey("authorities.id"))
     policy_id: Mapped[int | None] = mapped_column(
         ForeignKey("escalation_policies.id", ondelete="SET NULL"))
+    # "Send me a test page": one contact point's channels, never escalated, not in the inbox.
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     network: Mapped[str | None] = mapped_column(String(30))
     # What opened it: file, transmit (lifecycle) or deadline (the escalation worker).
     source: Mapped[str] = mapped_column(String(20))
@@ -586,6 +597,42 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What the network reported after the gateway took it (SMS delivery reports): accepted,
+    # buffered, delivered, undelivered or rejected; and when that report came.
+    delivery_status: Mapped[str | None] = mapped_column(String(12))
+    delivery_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsCode(Base):
+    """The acknowledgement code of one SMS notification: a reply "ACK <code>" or "RES
+    <code>" from `phone` acts on `page_id` as `contact_point_id`. Only its SHA-256 is kept;
+    a resend of the notification replaces it."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), unique=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    contact_point_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_points.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsReplyFailure(Base):
+    """A reply with an unknown, expired or foreign code, counted per number to refuse
+    guessing (mla/oncall/sms.py)."""
+
+    __tablename__ = "sms_reply_failures"
+    __table_args__ = (Index("ix_sms_reply_failures_phone_at", "phone", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class MatrixSync(Base):

@@ -163,6 +163,26 @@ class Settings(BaseModel):
         1.0, gt=0, le=60, description="how often the worker links new audit entries into the "
         "hash chain: an entry is sealed within about this delay after its commit")
 
+    sms_sendsms_url: str | None = Field(
+        None, description="Kannel smsbox `sendsms` URL for SMS pages, e.g. "
+        "`http://127.0.0.1:13013/cgi-bin/sendsms` (unset: the SMS channel fails, and is "
+        "retried)")
+    sms_username: str | None = Field(None, description="Kannel `sendsms-user` username")
+    sms_password: str | None = Field(None, description="that user's password")
+    sms_sender: str = Field(
+        "MLA247", description="sender id of SMS pages (`from`): a number or up to 11 letters")
+    sms_callback_url: str | None = Field(
+        None, description="our base URL as Kannel reaches it, for delivery reports (unset: "
+        "`MLA_PUBLIC_URL`)")
+    sms_callback_secret: str | None = Field(
+        None, description="shared secret Kannel sends as `secret=` to `/sms/inbound` and "
+        "`/sms/dlr` (unset: both answer 404)")
+    sms_gateway_ips: str = Field(
+        "127.0.0.1,::1", description="addresses or networks the Kannel gateway calls from; "
+        "`/sms/inbound` and `/sms/dlr` refuse any other")
+    sms_code_minutes: int = Field(
+        1440, ge=1, description="how long an SMS page's acknowledgement code is valid")
+
     @field_validator("oidc_issuer")
     @classmethod
     def _issuer(cls, value: str | None) -> str | None:

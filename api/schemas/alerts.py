@@ -18,12 +18,16 @@ class NotificationOut(BaseModel):
     step: int = Field(description="1-based step of the escalation policy")
     round: int = Field(description="1-based round (the policy repeats)")
     recipient: str
-    channel: str = Field(description="email, webhook or inbox")
+    channel: str = Field(description="email, webhook, sms or inbox")
     status: str = Field(description="pending, sent, failed or cancelled")
     attempts: int
     sent_at: datetime | None
     next_attempt_at: datetime | None
     last_error: str | None
+    delivery_status: str | None = Field(
+        default=None, description="SMS: what the network reported (accepted, buffered, "
+        "delivered, undelivered, rejected)")
+    delivery_reported_at: datetime | None = None
 
 
 class AlertOut(BaseModel):
@@ -85,16 +89,21 @@ class ContactPointIn(BaseModel):
     network: str = Field(description=NETWORK_DOC)
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=50,
+                              description="E.164: + and the country code; spaces allowed")
     languages: list[str] = Field(default_factory=list, max_length=20)
     channels: list[str] = Field(default_factory=list, max_length=10,
-                                description="email, webhook, phone, matrix")
+                                description="email, webhook, sms (paged), matrix, phone "
+                                "(listed)")
     webhook_url: str | None = Field(default=None, max_length=500)
     matrix_id: str | None = Field(default=None, max_length=255,
                                   description="Matrix account paged by the matrix channel "
                                   "(@name:server)")
     webhook_secret: str | None = Field(default=None, max_length=200,
                                        description="HMAC key; never shown again")
+    account: str | None = Field(default=None, max_length=100, description=(
+        "Username of my authority that acts as this contact point (acknowledges by SMS "
+        "reply); left out keeps the one linked, \"\" unlinks it"))
     timezone: str = Field(max_length=64)
     active: bool = True
 

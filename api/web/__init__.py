@@ -20,6 +20,7 @@ def page_routers() -> list[APIRouter]:
         identity,
         login,
         oncall,
+        paging_me,
         profiles,
         requests,
         stats,
@@ -28,8 +29,8 @@ def page_routers() -> list[APIRouter]:
     )
 
     return [login.router, identity.router, requests.router, translations.router,
-            drafting.router, alerts.router, oncall.router, stats.router, workflows.router,
-            cases.router, profiles.router]
+            drafting.router, alerts.router, paging_me.router, oncall.router, stats.router,
+            workflows.router, cases.router, profiles.router]
 
 
 def install(app: FastAPI) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, lazyload
 from mla import db
 from mla.clock import utcnow
 from mla.models import Authority, ContactPoint, EscalationPolicy, Notification, Page, Request
-from mla.oncall import matrix, notify
+from mla.oncall import matrix, notify, sms
 from mla.oncall.paging import notify_step, step_delay
 
 log = logging.getLogger("mla.paging")
@@ -38,10 +38,11 @@ BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_CAP = timedelta(minutes=15)
 # How long a claimed message is kept from other senders; longer than any send can take.
 LEASE = timedelta(minutes=2)
-SENT_CHANNELS = ("email", "webhook")
-# Every channel the pager sends over; Matrix's own module reads replies too, so it is wired
-# here rather than in notify (which it imports).
-SENDERS = {**notify.SENDERS, "matrix": matrix.send_page}
+# Every channel the pager sends on (mla/oncall/preferences.ADDRESS_FIELDS names their
+# addresses); the in-app inbox is the page itself. Matrix's own module reads replies too, so
+# it is wired here rather than in notify (which it imports).
+SENDERS = {**notify.SENDERS, "sms": sms.send, "matrix": matrix.send_page}
+SENT_CHANNELS = tuple(SENDERS)
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mla-notify")
 
@@ -88,11 +89,24 @@ def _link(page_id: int) -> str:
     return f"{notify.public_url()}/alerts/{page_id}"
 
 
-def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
+def _test_message(n: Notification, page: Page, text: str | None,
+                  secret: str | None) -> notify.Message:
+    link = f"{notify.public_url()}/console/oncall#contact-{n.recipient.split(':')[-1]}"
+    body = "\n".join([
+        f"This is a test page of the 24/7 pager ({page.reason}). No action is needed.",
+        "It reached you; the console shows, per channel, whether it went out.", "",
+        f"Your contact preferences: {link}", "", f"Notification {n.id}"])
+    payload = {"notification_id": n.id, "event": "test", "test": True, "page_id": page.id,
+               "reason": page.reason, "opened_at": page.opened_at.isoformat()}
+    return notify.Message(n.id, page.id, n.channel, n.address or "", secret,
+                          "[MLA 24/7] TEST page: no action needed", text or body, payload)
+
+
+def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Message]:
     rows = session.execute(
         select(Notification, Page, Request)
         .join(Page, Page.id == Notification.page_id)
-        .join(Request, Request.id == Page.request_id)
+        .outerjoin(Request, Request.id == Page.request_id)
         .options(lazyload("*"))
         .where(Notification.id.in_(ids)).execution_options(populate_existing=True)).all()
     contact_ids = {int(n.recipient.split(":")[1]) for n, _, _ in rows
@@ -100,11 +114,18 @@ def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
     secrets = dict(session.execute(select(ContactPoint.id, ContactPoint.webhook_secret)
                                    .where(ContactPoint.id.in_(contact_ids)))
                    .all()) if contact_ids else {}
-    parties = {a for _, _, r in rows for a in r.party_ids()}
+    parties = {a for _, _, r in rows if r is not None for a in r.party_ids()}
     codes = dict(session.execute(select(Authority.id, Authority.code)
                                  .where(Authority.id.in_(parties))).all())
     messages = []
     for n, page, request in rows:
+        # An SMS carries a fresh acknowledgement code (stored hashed in this transaction).
+        text = sms.prepare(session, n, page, request, now) if n.channel == "sms" else None
+        secret = secrets.get(int(n.recipient.split(":")[1])) if n.channel == "webhook" \
+            else None
+        if request is None:
+            messages.append(_test_message(n, page, text, secret))
+            continue
         link = _link(page.id)
         payload = {
             "notification_id": n.id, "event": "page", "page_id": page.id,
@@ -131,10 +152,8 @@ def _messages(session: Session, ids: list[int]) -> list[notify.Message]:
             "",
             f"Notification {n.id}",
         ])
-        secret = secrets.get(int(n.recipient.split(":")[1])) if n.channel == "webhook" \
-            else None
         messages.append(notify.Message(n.id, page.id, n.channel, n.address or "", secret,
-                                       subject, body, payload,
+                                       subject, text or body, payload,
                                        http_request_id=page.http_request_id))
     return messages
 
@@ -151,7 +170,7 @@ def _claim(session: Session, now: datetime, limit: int) -> list[notify.Message]:
     session.execute(update(Notification).where(Notification.id.in_(ids))
                     .values(attempts=Notification.attempts + 1, next_attempt_at=now + LEASE)
                     .execution_options(synchronize_session=False))
-    return _messages(session, ids)
+    return _messages(session, ids, now)
 
 
 def _send(message: notify.Message) -> str | None:

@@ -36,6 +36,7 @@ from mla.models import (
     Request,
     User,
 )
+from mla.oncall import preferences
 from mla.oncall import service as oncall
 from mla.requests import lifecycle
 
@@ -130,8 +131,9 @@ def policy_for(session: Session, authority_id: int, kind: str) -> EscalationPoli
 # --- opening a page and notifying a step --------------------------------------------------
 
 def _targets(session: Session, page: Page, policy: EscalationPolicy,
-             now: datetime) -> list[tuple[str, str, str]]:
-    """(recipient, channel, address) for the page's current step."""
+             now: datetime) -> list[tuple[str, str, str, int]]:
+    """(recipient, channel, address, after minutes) for the page's current step; a contact
+    point's channels as its preferences order and delay them."""
     target = policy.steps[page.step_index]["notify"]
     kind, _, value = target.partition(":")
     contacts: list[ContactPoint] = []
@@ -150,17 +152,10 @@ def _targets(session: Session, page: Page, policy: EscalationPolicy,
         users = session.scalars(select(User).options(lazyload("*")).where(
             User.authority_id == page.authority_id, User.role == value,
             User.active.is_(True)).order_by(User.id))
-        return [(f"user:{u.id}", "email", u.email) for u in users if u.email]
-    out = []
-    for contact in contacts:
-        if not contact.active:
-            continue
-        for channel in contact.channels:
-            address = {"email": contact.email, "webhook": contact.webhook_url,
-                       "matrix": contact.matrix_id}.get(channel)
-            if address:
-                out.append((f"contact:{contact.id}", channel, address))
-    return out
+        return [(f"user:{u.id}", "email", u.email, 0) for u in users if u.email]
+    return [(f"contact:{contact.id}", channel, address, after)
+            for contact in contacts if contact.active
+            for channel, address, after in preferences.plan(contact)]
 
 
 def notify_step(session: Session, page: Page, policy: EscalationPolicy | None,
@@ -174,19 +169,20 @@ def notify_step(session: Session, page: Page, policy: EscalationPolicy | None,
         Authority.id == page.authority_id)) if page.step_index == page.repeat_round == 0 else None
     if desk:
         # The 24/7 desk's Matrix room sees every page once, when it opens.
-        targets.append(("desk", "matrix", desk))
+        targets.append(("desk", "matrix", desk, 0))
     if policy is not None and policy.steps:
         targets += _targets(session, page, policy, now)
     if targets:
         seen = set()
-        for recipient, channel, address in targets:
+        for recipient, channel, address, after in targets:
             if (recipient, channel) in seen:
                 continue
             seen.add((recipient, channel))
             rows.append(Notification(page_id=page.id, step_index=page.step_index,
                                      round=page.repeat_round, recipient=recipient,
                                      channel=channel, address=address, status="pending",
-                                     attempts=0, next_attempt_at=now, created_at=now))
+                                     attempts=0, next_attempt_at=now + timedelta(minutes=after),
+                                     created_at=now))
     session.add_all(rows)
     return len(rows) - 1
 
@@ -197,7 +193,7 @@ def step_delay(policy: EscalationPolicy | None, step_index: int) -> timedelta | 
     return timedelta(minutes=policy.steps[step_index]["delay_minutes"])
 
 
-def _wake_workers(session: Session) -> None:
+def wake_workers(session: Session) -> None:
     # Delivered at commit: sleeping workers start sending at once instead of at their poll.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
@@ -231,7 +227,7 @@ def open_page(session: Session, request: Request, reason: str, *,
     audit.record(session, "page.open", object_type="page", object_id=str(page.id),
                  detail={"request": str(request.id), "authority_id": authority_id,
                          "source": source, "policy": page.policy_id})
-    _wake_workers(session)
+    wake_workers(session)
     return page
 
 
@@ -281,8 +277,16 @@ def _cancel_pending(session: Session, page: Page) -> None:
                     .values(status="cancelled").execution_options(synchronize_session=False))
 
 
+def _detail(page: Page, via: str, contact_point_id: int | None) -> dict[str, Any]:
+    # An SMS reply acts as a contact point: the audit names which one.
+    detail: dict[str, Any] = {"request": str(page.request_id), "via": via}
+    if contact_point_id is not None:
+        detail["contact_point"] = contact_point_id
+    return detail
+
+
 def acknowledge(session: Session, page_id: int, user: User, *, note: str | None = None,
-                via: str = "api") -> Page:
+                via: str = "api", contact_point_id: int | None = None) -> Page:
     """Stops the page climbing: someone has it. Other authorities' pages are NotFound."""
     page = _locked(session, page_id, user)
     if page.status != "open":
@@ -298,11 +302,12 @@ def acknowledge(session: Session, page_id: int, user: User, *, note: str | None 
     _cancel_pending(session, page)
     session.flush()
     audit.record(session, "page.acknowledge", actor=user, object_type="page",
-                 object_id=str(page.id), detail={"request": str(page.request_id), "via": via})
+                 object_id=str(page.id), detail=_detail(page, via, contact_point_id))
     return page
 
 
-def resolve(session: Session, page_id: int, user: User, *, note: str | None = None) -> Page:
+def resolve(session: Session, page_id: int, user: User, *, note: str | None = None,
+            via: str = "api", contact_point_id: int | None = None) -> Page:
     """Closes the page (acknowledged or not)."""
     page = _locked(session, page_id, user)
     if page.status == "resolved":
@@ -316,12 +321,12 @@ def resolve(session: Session, page_id: int, user: User, *, note: str | None = No
     _cancel_pending(session, page)
     session.flush()
     audit.record(session, "page.resolve", actor=user, object_type="page",
-                 object_id=str(page.id), detail={"request": str(page.request_id)})
+                 object_id=str(page.id), detail=_detail(page, via, contact_point_id))
     return page
 
 
 def get(session: Session, page_id: int, user: User) -> Page:
-    page = session.scalar(select(Page).where(Page.id == page_id,
+    page = session.scalar(select(Page).where(Page.id == page_id, Page.test.is_(False),
                                              Page.authority_id == user.authority_id))
     if page is None:
         raise NotFound(f"no alert {page_id}")
@@ -336,7 +341,7 @@ def for_authority(session: Session, user: User, *, status: str | None = None,
     """The authority's inbox: open pages first, then acknowledged, then resolved; newest
     first within each."""
     rank = case({s: i for i, s in enumerate(STATUSES)}, value=Page.status, else_=9)
-    query = select(Page).where(Page.authority_id == user.authority_id)
+    query = select(Page).where(Page.authority_id == user.authority_id, Page.test.is_(False))
     if status is not None:
         query = query.where(Page.status == status)
     return list(session.scalars(query.order_by(rank, Page.opened_at.desc(), Page.id.desc())

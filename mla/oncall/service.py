@@ -23,6 +23,7 @@ from mla import audit
 from mla.clock import utcnow
 from mla.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from mla.models import NETWORKS, ContactPoint, Rotation, RotationOverride, User
+from mla.oncall.phone import e164
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,10 @@ def add_override(session: Session, actor: User, *, network: str, member: int,
     return override
 
 
-CHANNELS = ("email", "webhook", "phone", "matrix")
+# sms: pages sent through the SMS gateway (mla/oncall/sms.py); matrix: pages posted by the
+# instance's bot (mla/oncall/matrix.py); phone: listed for people to call. Which channel reads
+# which field: mla/oncall/preferences.ADDRESS_FIELDS.
+CHANNELS = ("email", "webhook", "sms", "matrix", "phone")
 
 
 def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem]:
@@ -233,8 +237,9 @@ def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem
                               or len(email) > 200 or any(c in email for c in " \r\n<>,")):
         problems.append(FieldProblem(f"{prefix}email", "an e-mail address"))
     phone = fields.get("phone")
-    if phone is not None and (not isinstance(phone, str) or len(phone) > 50):
-        problems.append(FieldProblem(f"{prefix}phone", "a telephone number"))
+    if phone is not None and (not isinstance(phone, str) or e164(phone) is None):
+        problems.append(FieldProblem(f"{prefix}phone", "a telephone number in E.164: + and "
+                                     "the country code, e.g. +33 1 44 77 60 00"))
     url = fields.get("webhook_url")
     if url is not None and (not isinstance(url, str) or len(url) > 500
                             or not url.startswith(("https://", "http://"))):
@@ -250,7 +255,7 @@ def check_contact(fields: dict[str, Any], prefix: str = "") -> list[FieldProblem
             problems.append(FieldProblem(f"{prefix}matrix_id",
                                          "a Matrix user id, e.g. @name:server.example"))
     for channel, needed in (("email", "email"), ("webhook", "webhook_url"),
-                            ("phone", "phone"), ("matrix", "matrix_id")):
+                            ("sms", "phone"), ("phone", "phone"), ("matrix", "matrix_id")):
         if channel in channels and not fields.get(needed):
             problems.append(FieldProblem(f"{prefix}{needed}",
                                          f"required for the {channel} channel"))
@@ -278,7 +283,8 @@ def contact_by_name(session: Session, authority_id: int, network: str,
 def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) -> ContactPoint:
     """Creates the contact point, or updates the one with the same authority, network and
     name. A webhook secret left out keeps the one stored (exports never carry secrets), and
-    so does a Matrix id (directory files from before the column)."""
+    so do a Matrix id (directory files from before the column) and the linked account
+    (`account`, a username of the authority)."""
     problems = check_contact(fields)
     contact = None
     if not problems:
@@ -287,6 +293,13 @@ def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) ->
         if ("webhook" in (fields.get("channels") or []) and not fields.get("webhook_secret")
                 and not (contact and contact.webhook_secret)):
             problems.append(FieldProblem("webhook_secret", "required for the webhook channel"))
+    account = fields.get("account")
+    user = None
+    if account:
+        user = session.scalar(select(User).where(User.username == account,
+                                                 User.authority_id == authority_id))
+        if user is None:
+            problems.append(FieldProblem("account", f"no user {account!r} of this authority"))
     if problems:
         raise InvalidInput(f"contact point {fields.get('name')!r} is not valid", problems)
     if contact is None:
@@ -294,7 +307,10 @@ def save_contact(session: Session, authority_id: int, fields: dict[str, Any]) ->
                                name=str(fields["name"]).strip())
         session.add(contact)
     contact.email = fields.get("email")
-    contact.phone = fields.get("phone")
+    contact.phone = e164(fields["phone"]) if fields.get("phone") else None
+    if user is not None or account == "":
+        # Left out (directory files): the account stays linked; "" unlinks it.
+        contact.user_id = user.id if user is not None else None
     contact.languages = list(fields.get("languages") or [])
     contact.channels = list(fields.get("channels") or [])
     contact.webhook_url = fields.get("webhook_url")

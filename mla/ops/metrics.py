@@ -105,7 +105,7 @@ class DatabaseCollector(Collector):
                          overdue)
             pages, oldest_page = session.execute(
                 select(func.count(), func.min(Page.opened_at))
-                .where(Page.status == "open")).one()
+                .where(Page.status == "open", Page.test.is_(False))).one()
             yield _gauge("mla_pages_open", "24/7 pages not acknowledged yet", pages)
             yield _gauge("mla_page_oldest_unacknowledged_age_seconds",
                          "Age of the oldest unacknowledged page (0: none)",

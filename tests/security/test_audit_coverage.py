@@ -115,7 +115,8 @@ def _case_to_read(api: Api) -> dict[str, str]:
 def test_every_content_read_is_audited(api: Api) -> None:
     ids = _case_to_read(api) | {"user_id": str(api.world["fr.officer"].id)}
     ids |= {"alert_id": "1", "deadline_id": "1", "link_id": "1",
-            "token": "no-such-calendar-token-000000", "contact_id": "1"}
+            "token": "no-such-calendar-token-000000", "contact_id": "1",
+            "contact_point_id": "1", "test_page_id": "1"}
     content_routes, checked = [], []
     for route in routes(create_app()):
         if route.method != "GET" or not route.params or route.params <= REFERENCE_PARAMETERS:
@@ -307,6 +308,36 @@ def _policy(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
         "network": "budapest_24_7", "repeat": 0,
         "steps": [{"notify": "on_call", "delay_minutes": 0}]})
     return "ke.admin", response, str(response.json()["id"])
+
+
+@exercise("PUT /contact-points/{contact_point_id}/preferences", "oncall.preferences")
+def _preferences(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    member = ctx["member"]
+    return "ke.admin", api.call("ke.admin", "PUT", f"/contact-points/{member}/preferences",
+                                json={"steps": [{"channel": "email", "after_minutes": 1}]}), \
+        str(member)
+
+
+@exercise("POST /contact-points/{contact_point_id}/test-pages", "page.test")
+def _test_page(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    response = api.call("ke.admin", "POST", f"/contact-points/{ctx['member']}/test-pages")
+    return "ke.admin", response, str(response.json()["id"])
+
+
+@exercise("POST /console/oncall/me/{contact_point_id}/preferences", "oncall.preferences")
+def _console_preferences(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    member = ctx["member"]
+    return "ke.admin", api.console("ke.admin", "POST",
+                                   f"/console/oncall/me/{member}/preferences",
+                                   {"position.email": "1", "after.email": "0"}), str(member)
+
+
+@exercise("POST /console/oncall/me/{contact_point_id}/test-page", "page.test")
+def _console_test_page(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    before = _last_id(api)
+    response = api.console("ke.admin", "POST", f"/console/oncall/me/{ctx['member']}/test-page")
+    page = [o for a, _, o in _audited(api, before) if a == "page.test"]
+    return "ke.admin", response, page[0] if page else "none"
 
 
 @exercise("POST /console/requests/{request_id}/events", "request.transition")

@@ -36,6 +36,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/contact-points/{contact_id}/calendar-link"): {"json": {}},
     ("post", "/requests/{request_id}/links"): {
         "json": {"kind": "supplementary", "follows": "{request_id}"}},
+    ("put", "/contact-points/{contact_point_id}/preferences"): {"json": {"steps": None}},
+    ("post", "/contact-points/{contact_point_id}/test-pages"): {"json": {}},
 }
 
 
@@ -61,6 +63,13 @@ def _objects(api: Api) -> dict[str, str]:
              json={"request_id": request["id"]})
     person = api.call("fr.officer", "POST", f"/cases/{case['id']}/persons",
                       json={"name": "IVANOV Sergei"}).json()
+    # KE's night desk, linked to KE's contact point account, with a test page.
+    desk = api.call("ke.admin", "POST", "/contact-points", json={
+        "network": "budapest_24_7", "name": "Night desk", "email": "night@ke.example",
+        "channels": ["email"], "timezone": "Africa/Nairobi",
+        "account": "ke.contact_point"}).json()
+    test_page = api.call("ke.contact_point", "POST",
+                         f"/contact-points/{desk['id']}/test-pages").json()
     other = api.file()
     link = api.call("fr.officer", "POST", f"/requests/{other['id']}/links",
                     json={"kind": "follow_up", "follows": request["id"]}).json()
@@ -72,7 +81,8 @@ def _objects(api: Api) -> dict[str, str]:
             "case_id": case["id"], "person_id": person["id"], "link_id": str(link["id"]),
             "user_id": str(api.world["fr.officer"].id), "language": "en",
             "deadline_id": str(deadline["id"]), "alert_id": str(alert["id"]),
-            "contact_id": str(contact["id"])}
+            "contact_id": str(contact["id"]),
+            "contact_point_id": str(desk["id"]), "test_page_id": str(test_page["id"])}
 
 
 def _filled(kwargs: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
@@ -130,6 +140,9 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/cases/{case_id}/persons": {"name": "Someone"},
     "/console/requests/{request_id}/links": {"kind": "follow_up", "follows": "FR-MJ-2026-00001"},
     "/console/oncall/contacts/{contact_id}/calendar": {},
+    "/console/oncall/me/{contact_point_id}/preferences": {"position.email": "1",
+                                                         "after.email": "0"},
+    "/console/oncall/me/{contact_point_id}/test-page": {},
 }
 
 

@@ -55,6 +55,10 @@ EXEMPT = {
     "/audit/checkpoints": "public signed statements of the audit chain's length and head "
                           "(README, Operations): the same for everyone, no content",
     "/audit/checkpoints/witnessed/{code}": "a peer's public checkpoints, the same for everyone",
+    "/sms/inbound": "the SMS gateway's callback: 404 to anyone without its shared secret "
+                    "and address (tests/oncall/test_sms.py)",
+    "/sms/dlr": "the SMS gateway's delivery reports: 404 to anyone without its shared "
+                "secret and address (tests/oncall/test_sms.py)",
     "/metrics": "the operators' instance-wide counts (no names, no case content), read from "
                 "this machine or with MLA_METRICS_TOKEN, never with a user's token "
                 "(tests/ops/test_metrics.py)",

@@ -133,6 +133,7 @@ def _cases(api: Api) -> dict[str, list[str]]:
         "alert_id": [str(alert["id"])], "code": ["FR-MJ"], "kind": ["mla.evidence"],
         "table": list(tables), "language": ["fr"],
         "user_id": [str(api.world[u].id) for u in ("fr.officer", "ke.officer")],
+        "contact_point_id": ["1"], "test_page_id": ["1"],
     }
 
 
