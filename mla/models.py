@@ -99,6 +99,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Tokens carry it (`ver`); "log out everywhere" raises it, ending every login at once.
     sessions_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The language the console and the pager's messages speak to this user (one of
+    # mla.i18n.LANGUAGES); None: the browser's Accept-Language, else the authority's first.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 

@@ -20,6 +20,7 @@ def page_routers() -> list[APIRouter]:
         identity,
         login,
         oncall,
+        preferences,
         profiles,
         requests,
         stats,
@@ -29,7 +30,7 @@ def page_routers() -> list[APIRouter]:
 
     return [login.router, identity.router, requests.router, translations.router,
             drafting.router, alerts.router, oncall.router, stats.router, workflows.router,
-            cases.router, profiles.router]
+            cases.router, profiles.router, preferences.router]
 
 
 def install(app: FastAPI) -> None:
