@@ -40,13 +40,14 @@ def _reading(request: Request) -> dict[str, Any]:
     """What every page's frame needs to speak the reader's language: <html lang dir>, the
     switcher, the words console.js refreshes countdowns with."""
     lang = i18n.language()
-    return {"lang_code": lang, "dir": i18n.direction(lang), "languages": i18n.NATIVE_NAMES,
+    return {"lang_code": lang, "dir": i18n.direction(lang), "ui_languages": i18n.NATIVE_NAMES,
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "countdown_words": countdown_words(), "csrf": csrf_token(request)}
 
 
 html = Jinja2Templates(directory=str(Path(__file__).parent / "html"),
-                       extensions=["jinja2.ext.i18n"], context_processors=[_reading])
+                       context_processors=[_reading])
+html.env.add_extension("jinja2.ext.i18n")
 # The catalogs are the process's (mla.i18n.translations); which one a page reads is the
 # request's reading, set in ConsoleRoute and current_user.
 html.env.install_gettext_callables(i18n.jinja_gettext, i18n.jinja_ngettext,  # type: ignore[attr-defined]

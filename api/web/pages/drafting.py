@@ -160,8 +160,8 @@ def register_incoming(request: Request, kind: str, form: CheckedForm, session: S
     row = _file_from_form(request, session, user, kind, form, incoming=True)
     if isinstance(row, Response):
         return row
-    flash(request, f"Registered {row.reference} (their reference "
-                   f"{row.counterpart_reference}) as received.")
+    flash(request, _("Registered {reference} (their reference {theirs}) as received.",
+                     reference=row.reference, theirs=row.counterpart_reference))
     return redirect(f"{PREFIX}/requests/{row.id}")
 
 
