@@ -61,7 +61,13 @@
     }
   });
 
-  // After a failed save, take keyboard and screen-reader users to the list of problems.
-  var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
+  // After a refused form (a failed save, a refused action, a wrong code), take keyboard and
+  // screen-reader users to what went wrong: read out at once, and the next Tab goes on from
+  // there. A role="alert" present at load is not announced by every screen reader.
+  var problem = document.getElementById("error-summary") ||
+    document.querySelector("main .alert-error[role=alert]");
+  if (problem) {
+    if (!problem.hasAttribute("tabindex")) { problem.setAttribute("tabindex", "-1"); }
+    problem.focus();
+  }
 })();

@@ -1,0 +1,211 @@
+"""The whole file-approve-transmit path by keyboard alone (WCAG 2.1.1): an officer logs in,
+files a request from a template, a supervisor approves it, the officer transmits it. Only
+keys: Tab, Shift+Tab, Enter, Space and typing (no clicks, no focusing by script). Every
+element the Tab key stops on shows where the focus is (2.4.7): an outline or a ring.
+
+Screenshots of focus states go to test-output/a11y/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mla import templates
+from mla.templates.model import Field
+from tests.a11y.conftest import A11yServer, new_context
+from tests.console.browser import emptied, shots_dir
+from tests.console.conftest import PASSWORD
+
+KIND = "mla.evidence"
+SHOTS = shots_dir("a11y")
+# A page has fewer tab stops than this; more means focus is trapped or circling.
+MAX_TABS = 600
+
+# What the focused element is, and whether anything shows it: an outline, or a box-shadow
+# ring, drawn by the console's :focus-visible rule.
+FOCUS = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const s = getComputedStyle(e);
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+  return {tag: e.tagName, name: e.getAttribute('name') || '', id: e.id,
+          text: (e.innerText || e.value || '').trim().slice(0, 80),
+          visible: outline || s.boxShadow !== 'none'};
+}"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shots() -> None:
+    emptied(SHOTS)
+
+
+class Keyboard:
+    """A page driven by its keyboard only, checking at each Tab stop that focus shows."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.stops = 0
+
+    def focused(self) -> dict[str, Any]:
+        found = self.page.evaluate(FOCUS)
+        assert found is not None, "focus is lost (on the body) after a key press"
+        return dict(found)
+
+    def tab_to(self, matches: Any, *, backwards: bool = False) -> dict[str, Any]:
+        """Tab (or Shift+Tab) until the focused element matches; asserts each stop on the
+        way shows its focus."""
+        for _ in range(MAX_TABS):
+            self.page.keyboard.press("Shift+Tab" if backwards else "Tab")
+            here = self.focused()
+            self.stops += 1
+            assert here["visible"], f"no visible focus on {here} at {self.page.url}"
+            if matches(here):
+                return here
+        raise AssertionError(f"never reached by Tab on {self.page.url}")
+
+    def type(self, text: str) -> None:
+        # Long text as a paste-like insertion (one keyboard event), short text key by key.
+        if len(text) > 60:
+            self.page.keyboard.insert_text(text)
+        else:
+            self.page.keyboard.type(text)
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def named(name: str) -> Any:
+    return lambda here: here["name"] == name
+
+
+def text(value: str) -> Any:
+    return lambda here: here["text"] == value
+
+
+def starts(value: str) -> Any:
+    return lambda here: here["text"].startswith(value)
+
+
+def log_in(browser: Any, server: A11yServer, username: str) -> Keyboard:
+    page = new_context(browser, "en").new_page()
+    page.goto(server.url("/console/login"))
+    keys = Keyboard(page)
+    # From the top of the page, as a keyboard user arrives: the skip link comes first.
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    keys.tab_to(lambda here: True)
+    assert keys.focused()["text"] == "Skip to content"
+    keys.shot(f"login-skip-link-{username}")
+    keys.tab_to(lambda here: here["id"] == "username")
+    keys.type(username)
+    keys.press("Tab")
+    assert keys.focused()["id"] == "password"
+    keys.type(PASSWORD)
+    keys.press("Enter")
+    page.wait_for_url("**/console/requests")
+    return keys
+
+
+def required_leaves(spec: Field, value: Any, path: str) -> Iterator[tuple[str, Field, Any]]:
+    """The required fields of a template (first row of each list), with the example's value."""
+    if spec.type == "object":
+        for child in spec.fields:
+            if child.required and child.name in value:
+                yield from required_leaves(child, value[child.name], f"{path}.{child.name}")
+    elif spec.type == "list":
+        assert spec.item is not None
+        yield from required_leaves(spec.item, value[0], f"{path}.0")
+    else:
+        yield path, spec, value
+
+
+def choose(keys: Keyboard, select_name: str, value: str) -> None:
+    """Picks an option of the focused <select> by typing the start of its label, as a
+    keyboard user does (the list stays closed)."""
+    label = keys.page.locator(f'select[name="{select_name}"] option[value="{value}"]'
+                              ).inner_text()
+    keys.type(label[:12])
+    chosen = keys.page.locator(f'select[name="{select_name}"]').input_value()
+    assert chosen == value, f"typing {label[:12]!r} chose {chosen!r}, not {value!r}"
+
+
+def fill_by_keyboard(keys: Keyboard, spec: Field, value: Any) -> None:
+    """Fills the focused field: a choice by typing its label, a box by Space, text typed."""
+    if spec.type == "enum":
+        choose(keys, keys.focused()["name"], str(value))
+    elif spec.type == "boolean":
+        if value:
+            keys.press("Space")
+    elif spec.type == "date":
+        # Chromium's date box takes the digits in the locale's order (en-GB: dd mm yyyy).
+        year, month, day = str(value).split("-")
+        keys.type(day + month + year)
+    else:
+        keys.type(str(value))
+
+
+def test_file_approve_and_transmit_by_keyboard_alone(browser: Any,
+                                                     server: A11yServer) -> None:
+    title = "Keyboard only - bank records Kestrel"
+    # --- the officer files a request from the template -----------------------------------
+    officer = log_in(browser, server, "fr.officer")
+    officer.tab_to(text("New request"))
+    officer.shot("01-nav-new-request-focused")
+    officer.press("Enter")
+    officer.page.wait_for_url("**/console/new")
+    version = templates.get(KIND)
+    officer.tab_to(lambda here: here["tag"] == "A" and here["text"] == version.title["en"])
+    officer.press("Enter")
+    officer.page.wait_for_url(f"**/console/new/{KIND}")
+
+    officer.tab_to(named("requested_authority"))
+    choose(officer, "requested_authority", "KE-ODPP")
+    officer.tab_to(named("legal_basis"))
+    choose(officer, "legal_basis", "untoc")
+    officer.tab_to(named("title"))
+    officer.type(title)
+    officer.tab_to(named("language"))
+    choose(officer, "language", "en")
+    for path, spec, value in required_leaves(version.root, version.example, "data"):
+        officer.tab_to(named(path))
+        fill_by_keyboard(officer, spec, value)
+    officer.tab_to(text("Submit for review"))
+    officer.shot("02-form-submit-focused")
+    officer.press("Enter")
+    officer.page.wait_for_url(re.compile(r"/console/requests/[0-9a-f-]{36}$"))
+    state = officer.page.locator("#state").inner_text()
+    assert state == "State: In review", officer.page.locator("main").inner_text()[:2000]
+    reference = re.search(r"FR-MJ-\d{4}-\d{5}", officer.page.locator("h1").inner_text()
+                          ).group(0)
+    request_url = officer.page.url
+
+    # --- the supervisor finds it in the list and approves it -----------------------------
+    supervisor = log_in(browser, server, "fr.supervisor")
+    supervisor.tab_to(text(reference))
+    supervisor.press("Enter")
+    supervisor.page.wait_for_url(request_url)
+    supervisor.tab_to(text("Approve"))
+    supervisor.shot("03-approve-focused")
+    supervisor.press("Space")
+    supervisor.page.wait_for_url(request_url)
+    assert supervisor.page.locator("#state").inner_text() == "State: Approved"
+
+    # --- the officer transmits it; Shift+Tab goes back the way it came --------------------
+    officer.page.reload()
+    transmit = officer.tab_to(text("Transmit"))
+    officer.tab_to(lambda here: here != transmit)
+    officer.tab_to(text("Transmit"), backwards=True)
+    officer.shot("04-transmit-focused")
+    officer.press("Enter")
+    officer.page.wait_for_url(request_url)
+    assert officer.page.locator("#state").inner_text().startswith("State: Transmitted"), \
+        officer.page.locator("main").inner_text()[:2000]
+    timeline = officer.page.locator("ol.timeline").inner_text()
+    assert "fr.supervisor" in timeline and "fr.officer" in timeline
+    for keys in (officer, supervisor):
+        keys.page.context.close()
