@@ -34,6 +34,11 @@ def page_routers() -> list[APIRouter]:
 
 
 def install(app: FastAPI) -> None:
+    from api.web.pages.common import kind_label, state_label
+    from api.web.session import html
+
+    # Names of kinds and states in the reader's language, for every template.
+    html.env.globals.update(kind_label=kind_label, state_label=state_label)
     for router in page_routers():
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),

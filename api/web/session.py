@@ -25,7 +25,7 @@ from starlette.datastructures import FormData
 from api.deps import SessionDep
 from mla import i18n, security, settings
 from mla.errors import DomainError, Forbidden, NotFound, Unauthorized
-from mla.i18n import _
+from mla.i18n import N_, _
 from mla.models import User
 
 PREFIX = "/console"
@@ -33,6 +33,19 @@ SESSION_COOKIE = "mla_console"
 CSRF_COOKIE = "mla_console_csrf"
 FLASH_COOKIE = "mla_console_flash"
 CSRF_FIELD = "csrf_token"
+# Roles as the console names them (mla.models.ROLES).
+ROLE_LABELS = {"officer": N_("officer"), "supervisor": N_("supervisor"),
+               "liaison": N_("liaison officer"), "validator": N_("validating authority"),
+               "contact_point": N_("contact point"), "admin": N_("administrator")}
+# Status words the pages show (alerts, deadlines, transfers, cases), by their code.
+WORDS = {"open": N_("open"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved"),
+         "all": N_("all"), "running": N_("running"), "overdue": N_("overdue"),
+         "suspended": N_("suspended"), "closed": N_("closed"), "pending": N_("pending"),
+         "delivered": N_("delivered"), "failed": N_("failed"), "sent": N_("sent"),
+         "received": N_("received"), "outgoing": N_("outgoing"), "incoming": N_("incoming"),
+         "file": N_("filed"), "transmit": N_("transmitted"), "manual": N_("manual"),
+         "deadline": N_("deadline"), "requesting": N_("requesting"),
+         "requested": N_("requested")}
 # The language chosen on a page before logging in (the switcher on the login page).
 LANGUAGE_COOKIE = "mla_console_lang"
 
@@ -52,6 +65,9 @@ html.env.add_extension("jinja2.ext.i18n")
 # request's reading, set in ConsoleRoute and current_user.
 html.env.install_gettext_callables(i18n.jinja_gettext, i18n.jinja_ngettext,  # type: ignore[attr-defined]
                                    newstyle=True)
+html.env.globals["role_label"] = lambda role: _(ROLE_LABELS.get(role, role))
+html.env.globals["problem"] = i18n.problem
+html.env.globals["word"] = lambda code: _(WORDS[code]) if code in WORDS else code
 html.env.filters["when"] = i18n.when
 html.env.filters["day"] = i18n.day
 html.env.filters["number"] = i18n.number
