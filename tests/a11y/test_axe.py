@@ -35,6 +35,8 @@ NOT_PAGES = {
 }
 
 Go = Callable[[Any, A11yServer], None]
+# Visits that end on a refused form.
+REFUSED = re.compile(r"errors|wrong|refused")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,14 @@ def wrong_password(page: Any) -> None:
     page.wait_for_selector("#login-error")
 
 
+def duplicate_case(page: Any) -> None:
+    """A case reference the authority already uses: refused by the server."""
+    page.locator("#reference").fill("KESTREL-2026")
+    page.locator("#title").fill("Affaire Kestrel, bis")
+    page.get_by_role("button", name="Open the case").click()
+    page.wait_for_selector("#case-error")
+
+
 PAGES = [
     # Logged out.
     Visit("login", "/console/login", None, to("/console/login")),
@@ -167,7 +177,7 @@ PAGES = [
     Visit("search-results", "/console/search", "fr.officer", to("/console/search?q=Kestrel")),
     Visit("cases", "/console/cases", "fr.officer", to("/console/cases")),
     Visit("cases-open-with-errors", "/console/cases", "fr.officer",
-          then(to("/console/cases"), press("Open the case"))),
+          then(to("/console/cases"), duplicate_case)),
     Visit("case", "/console/cases/{case_id}", "fr.officer", to("/console/cases/{case}")),
     Visit("person", "/console/persons/{person_id}", "fr.officer",
           to("/console/persons/{person}")),
@@ -232,3 +242,14 @@ def check(page: Any, visit: Visit, language: str, server: A11yServer) -> None:
     assert page.evaluate("document.documentElement.lang"), f"{where}: no lang on <html>"
     assert page.locator("main").count() == 1, f"{where}: not exactly one <main>"
     assert page.locator("h1").count() == 1, f"{where}: not exactly one <h1>"
+    # A field marked wrong says why: its message is among what describes it.
+    unexplained = page.evaluate("""() => [...document.querySelectorAll('[aria-invalid=true]')]
+      .filter(e => !(e.getAttribute('aria-describedby') || '').split(/\\s+/)
+        .some(id => id && document.getElementById(id)))
+      .map(e => e.id || e.name)""")
+    assert not unexplained, f"{where}: fields marked invalid with no message: {unexplained}"
+    if REFUSED.search(visit.name):
+        # A refused form is announced (role=alert) and the focus is on what went wrong.
+        focus = page.evaluate("""() => { const a = document.activeElement;
+          return !!a && !!a.closest('[role=alert], #error-summary'); }""")
+        assert focus, f"{where}: the focus is not on the problem after a refused form"

@@ -61,6 +61,20 @@
     }
   });
 
+  // A problem's link in the summary takes the focus to its field (a fragment link alone only
+  // scrolls), so that typing goes where the problem is; a group's first field for a group.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("#error-summary a[href^='#'], #profile-findings a[href^='#']");
+    var target = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) { return; }
+    var field = target.matches("input, select, textarea") ? target :
+      target.querySelector("input:not([type=hidden]), select, textarea");
+    if (!field) { return; }
+    event.preventDefault();
+    field.focus();
+    field.scrollIntoView({block: "center"});
+  });
+
   // After a refused form (a failed save, a refused action, a wrong code), take keyboard and
   // screen-reader users to what went wrong: read out at once, and the next Tab goes on from
   // there. A role="alert" present at load is not announced by every screen reader.
