@@ -59,7 +59,9 @@ def console(api: Api, username: str, method: str, url: str, *,
     try:
         # The console's checks read its English pages: the language is asked for, as a
         # browser does (the FR officers' authority would otherwise give them French).
+        english = None if "accept-language" in api.client.headers else {
+            "Accept-Language": "en"}
         return api.client.request(method, url, data=form, files=files, params=params,
-                                  headers={"Accept-Language": "en"}, follow_redirects=False)
+                                  headers=english, follow_redirects=False)
     finally:
         api.client.cookies.clear()
