@@ -18,7 +18,7 @@ import pyotp
 import pytest
 
 from api.app import create_app
-from mla import db, i18n, security
+from mla import db, security
 from mla.directory import service as directory
 from tests.a11y import axe
 from tests.a11y.conftest import LOCALES, WITH_FACTOR, A11yServer, log_in, new_context
@@ -66,14 +66,8 @@ def then(first: Go, *steps: Callable[[Any], None]) -> Go:
     return go
 
 
-def said(page: Any, name: str) -> str:
-    """A button's English name as the page says it, in the page's language (the catalogs)."""
-    return i18n.translations(page.evaluate("document.documentElement.lang")).gettext(name)
-
-
 def press(name: str) -> Callable[[Any], None]:
-    return lambda page: page.get_by_role("button", name=said(page, name),
-                                         exact=True).first.click()
+    return lambda page: page.get_by_role("button", name=name, exact=True).first.click()
 
 
 def password_step(username: str) -> Go:
@@ -120,7 +114,7 @@ def duplicate_case(page: Any) -> None:
     """A case reference the authority already uses: refused by the server."""
     page.locator("#reference").fill("KESTREL-2026")
     page.locator("#title").fill("Affaire Kestrel, bis")
-    page.get_by_role("button", name=said(page, "Open the case")).click()
+    page.get_by_role("button", name="Open the case").click()
     page.wait_for_selector("#case-error")
 
 
