@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,6 @@ from mla.directory import service as directory
 from mla.identity import totp
 from mla.models import User
 from mla.requests import filing, lifecycle
-from tests.console.browser import LAPTOP, chromium
 from tests.console.conftest import PASSWORD, Server
 from tests.serving import mla_serve
 
@@ -116,6 +115,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[A11yServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Imported here: without Chromium (or Playwright) the import skips the tests that need a
+    # browser (fails them under CI=true), not the route check of test_pages_covered.py.
+    from tests.console.browser import chromium
+
     with chromium() as launched:
         yield launched
 
@@ -123,6 +126,8 @@ def browser() -> Iterator[Any]:
 def new_context(browser: Any, language: str) -> Any:
     """A browser whose language is `language` (its Accept-Language), laptop-sized; the
     page's CSP does not stop axe's injection (`bypass_csp`), nothing else is changed."""
+    from tests.console.browser import LAPTOP
+
     return browser.new_context(viewport=LAPTOP, timezone_id="Europe/Paris",
                                locale=LOCALES[language], bypass_csp=True)
 
@@ -135,3 +140,21 @@ def log_in(context: Any, base: str, username: str) -> Any:
     page.locator("#password").press("Enter")
     page.wait_for_url("**/console/requests")
     return page
+
+
+@pytest.fixture(scope="module")
+def sessions(browser: Any, server: A11yServer) -> Iterator[Callable[[str | None, str], Any]]:
+    """A page of a browser context per (user, language), logged in once and reused; a fresh
+    context for each logged-out visit."""
+    opened: dict[tuple[str, str], Any] = {}
+
+    def get(user: str | None, language: str) -> Any:
+        if user is None:
+            return new_context(browser, language).new_page()
+        if (user, language) not in opened:
+            opened[user, language] = log_in(new_context(browser, language), server.base, user)
+        return opened[user, language]
+
+    yield get
+    for page in opened.values():
+        page.context.close()

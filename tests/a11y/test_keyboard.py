@@ -31,10 +31,39 @@ FOCUS = """() => {
   if (!e || e === document.body) return null;
   const s = getComputedStyle(e);
   const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+  let around = 'rgb(255, 255, 255)';
+  for (let p = e.parentElement; p; p = p.parentElement) {
+    const c = getComputedStyle(p).backgroundColor;
+    if (c && c !== 'transparent' && !c.startsWith('rgba(0, 0, 0, 0)')) { around = c; break; }
+  }
   return {tag: e.tagName, name: e.getAttribute('name') || '', id: e.id,
           text: (e.innerText || e.value || '').trim().slice(0, 80),
-          visible: outline || s.boxShadow !== 'none'};
+          visible: outline || s.boxShadow !== 'none',
+          colours: [outline ? s.outlineColor : null, s.boxShadow], around: around};
 }"""
+RGB = re.compile(r"rgba?\((\d+), (\d+), (\d+)")
+
+
+def luminance(rgb: tuple[int, ...]) -> float:
+    def channel(c: int) -> float:
+        x = c / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def focus_contrast(here: dict[str, Any]) -> float:
+    """The best contrast of the focus indicator's colours (outline, ring) with what is
+    around the element (WCAG 1.4.11: 3:1 for what a user must see)."""
+    around = tuple(int(c) for c in RGB.search(here["around"]).groups())
+    colours = [tuple(int(c) for c in m) for text in here["colours"] if text
+               for m in RGB.findall(text)]
+    return max((contrast(c, around) for c in colours), default=1.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,6 +91,7 @@ class Keyboard:
             here = self.focused()
             self.stops += 1
             assert here["visible"], f"no visible focus on {here} at {self.page.url}"
+            assert focus_contrast(here) >= 3, f"focus hard to see on {here} at {self.page.url}"
             if matches(here):
                 return here
         raise AssertionError(f"never reached by Tab on {self.page.url}")
