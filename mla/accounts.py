@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mla import audit, security
+from mla import audit, i18n, security
 from mla.directory import service as directory
 from mla.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+from mla.i18n import N_
 from mla.models import ROLES, User
 
 
@@ -75,3 +76,16 @@ def update_user(session: Session, admin: User, user: User, *, full_name: str | N
     audit.record(session, "user.update", actor=admin, object_type="user",
                  object_id=str(user.id), detail=changes)
     return user
+
+
+def set_language(session: Session, user: User, language: str | None) -> None:
+    """The user's own interface language (mla.i18n.LANGUAGES), or None to follow the
+    browser's Accept-Language, then the authority's first language."""
+    if language is not None and language not in i18n.LANGUAGES:
+        raise InvalidInput("unknown interface language", [FieldProblem.of(
+            "language", N_("must be one of: {options}"), options=", ".join(i18n.LANGUAGES))])
+    if user.language == language:
+        return
+    audit.record(session, "user.language", actor=user, object_type="user",
+                 object_id=str(user.id), detail={"from": user.language, "to": language})
+    user.language = language

@@ -106,6 +106,9 @@ class User(Base):
     # Their Matrix account (@name:server): a reply or reaction from it to a page acknowledges
     # as this user (mla/oncall/matrix.py).
     matrix_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The language the console and the pager's messages speak to this user (one of
+    # mla.i18n.LANGUAGES); None: the browser's Accept-Language, else the authority's first.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     authority: Mapped[Authority] = relationship(lazy="joined")
 

@@ -38,7 +38,8 @@ class Api:
 
     def console(self, username: str, method: str, path: str,
                 form: dict[str, Any] | None = None) -> Any:
-        """A console page as `username` sees it (session cookie, CSRF token on forms)."""
+        """A console page as `username` sees it (session cookie, CSRF token on forms), asked
+        for in English as a browser would (FR's officers would otherwise read French)."""
         from api.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE
 
         self.client.cookies.clear()
@@ -46,7 +47,11 @@ class Api:
         self.client.cookies.set(CSRF_COOKIE, "token")
         data = {CSRF_FIELD: "token", **(form or {})} if method == "POST" else None
         try:
-            return self.client.request(method, path, data=data, follow_redirects=False)
+            # English unless the test asked its client for another language.
+            english = None if "accept-language" in self.client.headers else {
+                "Accept-Language": "en"}
+            return self.client.request(method, path, data=data, follow_redirects=False,
+                                       headers=english)
         finally:
             self.client.cookies.clear()
 

@@ -49,14 +49,19 @@ def console(api: Api, username: str, method: str, url: str, *,
             data: dict[str, Any] | None = None, files: Any = None,
             params: dict[str, Any] | None = None) -> httpx.Response:
     """One console request with `username`'s session cookie (the API token, as after a
-    login) and a CSRF token that matches its cookie; redirects are not followed."""
+    login) and a CSRF token that matches its cookie, in English; redirects are not
+    followed."""
     api.client.cookies.clear()
     api.client.cookies.set(SESSION_COOKIE,
                            api.headers(username)["Authorization"].removeprefix("Bearer "))
     api.client.cookies.set(CSRF_COOKIE, CSRF)
     form = {CSRF_FIELD: CSRF, **(data or {})} if method == "POST" else None
     try:
+        # The console's checks read its English pages: the language is asked for, as a
+        # browser does (the FR officers' authority would otherwise give them French).
+        english = None if "accept-language" in api.client.headers else {
+            "Accept-Language": "en"}
         return api.client.request(method, url, data=form, files=files, params=params,
-                                  follow_redirects=False)
+                                  headers=english, follow_redirects=False)
     finally:
         api.client.cookies.clear()

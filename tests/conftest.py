@@ -180,6 +180,10 @@ def api(db_url: str, session: Session, world: World) -> Iterator[Api]:
     from api.app import create_app
 
     app = create_app(db_url)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    # Console pages in English, as an English browser asks for them (FR's officers would
+    # otherwise read French, their authority's first language): tests/console/
+    # test_console_languages.py and tests/i18n choose other languages on purpose.
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"Accept-Language": "en"}) as client:
         yield Api(app, client, world, session)
     app.state.engine.dispose()

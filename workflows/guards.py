@@ -13,6 +13,7 @@ from sqlalchemy import select
 from mla import legal, templates
 from mla.clock import utcnow
 from mla.errors import FieldProblem, GuardRejected
+from mla.i18n import N_
 from mla.models import HistoryEvent, RequestText
 from mla.profiles import checks as profile_checks
 from workflows.base import Context
@@ -78,9 +79,9 @@ def text_in_accepted_language(ctx: Context) -> None:
 
 # How a report of the other authority's act reached us when it did not come through this
 # system (it then comes as a status message, recorded by the system with no actor).
-REPORT_CHANNELS = {"email": "e-mail", "phone": "telephone", "post": "post", "fax": "fax",
-                   "diplomatic": "diplomatic channel", "in_person": "in person",
-                   "other": "other"}
+REPORT_CHANNELS = {"email": N_("e-mail"), "phone": N_("telephone"), "post": N_("post"),
+                   "fax": N_("fax"), "diplomatic": N_("diplomatic channel"),
+                   "in_person": N_("in person"), "other": N_("other")}
 
 
 def counterpart_report(ctx: Context) -> None:

@@ -21,6 +21,7 @@ def page_routers() -> list[APIRouter]:
         login,
         oncall,
         paging_me,
+        preferences,
         profiles,
         requests,
         stats,
@@ -30,10 +31,15 @@ def page_routers() -> list[APIRouter]:
 
     return [login.router, identity.router, requests.router, translations.router,
             drafting.router, alerts.router, paging_me.router, oncall.router, stats.router,
-            workflows.router, cases.router, profiles.router]
+            workflows.router, cases.router, profiles.router, preferences.router]
 
 
 def install(app: FastAPI) -> None:
+    from api.web.pages.common import kind_label, state_label
+    from api.web.session import html
+
+    # Names of kinds and states in the reader's language, for every template.
+    html.env.globals.update(kind_label=kind_label, state_label=state_label)
     for router in page_routers():
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),

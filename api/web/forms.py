@@ -12,7 +12,9 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from mla import i18n
 from mla.errors import FieldProblem
+from mla.i18n import N_, _
 from mla.templates.model import Field, label
 
 ROOT = "data"
@@ -23,8 +25,9 @@ OFFSET = re.compile(r"^(Z|[+-]\d{2}:\d{2})$")
 
 INPUT_TYPES = {"string": "text", "integer": "text", "email": "email", "date": "date",
                "country": "text", "language": "text", "timezone": "text"}
-HINTS = {"country": "Two-letter ISO code, e.g. FR", "language": "Two-letter ISO code, e.g. en",
-         "timezone": "IANA name, e.g. Europe/Paris", "integer": "A whole number"}
+HINTS = {"country": N_("Two-letter ISO code, e.g. FR"),
+         "language": N_("Two-letter ISO code, e.g. en"),
+         "timezone": N_("IANA name, e.g. Europe/Paris"), "integer": N_("A whole number")}
 
 
 def html_id(path: str) -> str:
@@ -60,15 +63,17 @@ class Widget:
 
     @property
     def label(self) -> str:
-        return label(self.spec.label, "en") or self.spec.name.replace("_", " ").capitalize()
+        return label(self.spec.label, i18n.language()) or \
+            self.spec.name.replace("_", " ").capitalize()
 
     @property
     def help(self) -> str:
-        return label(self.spec.help, "en")
+        return label(self.spec.help, i18n.language())
 
     @property
     def hint(self) -> str:
-        return HINTS.get(self.type, "")
+        hint = HINTS.get(self.type)
+        return _(hint) if hint else ""
 
     @property
     def input_type(self) -> str:
@@ -76,12 +81,13 @@ class Widget:
 
     @property
     def options(self) -> list[tuple[str, str]]:
-        return [(code, label(labels, "en")) for code, labels in (self.spec.options or {}).items()]
+        lang = i18n.language()
+        return [(code, label(labels, lang)) for code, labels in (self.spec.options or {}).items()]
 
     @property
     def item_label(self) -> str:
         assert self.spec.item is not None
-        return label(self.spec.item.label, "en") or _singular(self.label)
+        return label(self.spec.item.label, i18n.language()) or _singular(self.label)
 
     @property
     def text_value(self) -> str:
@@ -165,7 +171,7 @@ def titles(tree: Widget) -> dict[str, str]:
     out: dict[str, str] = {}
 
     def visit(widget: Widget, trail: tuple[str, ...]) -> None:
-        out[widget.path] = " \u203a ".join(trail) or "The form"
+        out[widget.path] = " \u203a ".join(trail) or _("The form")
         for child in widget.children:
             visit(child, (*trail, child.label))
         for i, item in enumerate(widget.items):
@@ -184,17 +190,18 @@ def attach_errors(tree: Widget, problems: Iterable[FieldProblem],
     for problem in problems:
         path = problem.path
         if path != ROOT and not path.startswith(ROOT + "."):
-            rest.setdefault(path, []).append(problem.message)
+            rest.setdefault(path, []).append(i18n.problem(problem))
             continue
         parts = path.split(".")
         while parts and ".".join(parts) not in by_path:
             parts.pop()
         target = by_path.get(".".join(parts)) if parts else None
         if target is None or target is tree:
-            rest.setdefault("", []).append(f"{path}: {problem.message}")
+            rest.setdefault("", []).append(f"{path}: {i18n.problem(problem)}")
         else:
             where = path[len(target.path) + 1:]
-            target.errors.append(f"{where}: {problem.message}" if where else problem.message)
+            text = i18n.problem(problem)
+            target.errors.append(f"{where}: {text}" if where else text)
     return rest
 
 

@@ -23,8 +23,9 @@ from jose.exceptions import JOSEError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
-from mla import security, settings
+from mla import i18n, security, settings
 from mla.errors import DomainError, Forbidden, NotFound, Unauthorized
+from mla.i18n import N_, _
 from mla.models import User
 
 PREFIX = "/console"
@@ -32,8 +33,45 @@ SESSION_COOKIE = "mla_console"
 CSRF_COOKIE = "mla_console_csrf"
 FLASH_COOKIE = "mla_console_flash"
 CSRF_FIELD = "csrf_token"
+# Roles as the console names them (mla.models.ROLES).
+ROLE_LABELS = {"officer": N_("officer"), "supervisor": N_("supervisor"),
+               "liaison": N_("liaison officer"), "validator": N_("validating authority"),
+               "contact_point": N_("contact point"), "admin": N_("administrator")}
+# Status words the pages show (alerts, deadlines, transfers, cases), by their code.
+WORDS = {"open": N_("open"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved"),
+         "all": N_("all"), "running": N_("running"), "overdue": N_("overdue"),
+         "suspended": N_("suspended"), "closed": N_("closed"), "pending": N_("pending"),
+         "delivered": N_("delivered"), "failed": N_("failed"), "sent": N_("sent"),
+         "received": N_("received"), "outgoing": N_("outgoing"), "incoming": N_("incoming"),
+         "file": N_("filed"), "transmit": N_("transmitted"), "manual": N_("manual"),
+         "deadline": N_("deadline"), "requesting": N_("requesting"),
+         "requested": N_("requested")}
+# The language chosen on a page before logging in (the switcher on the login page).
+LANGUAGE_COOKIE = "mla_console_lang"
 
-html = Jinja2Templates(directory=str(Path(__file__).parent / "html"))
+def _reading(request: Request) -> dict[str, Any]:
+    """What every page's frame needs to speak the reader's language: <html lang dir>, the
+    switcher, the words console.js refreshes countdowns with."""
+    lang = i18n.language()
+    return {"lang_code": lang, "dir": i18n.direction(lang), "ui_languages": i18n.NATIVE_NAMES,
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "countdown_words": countdown_words(), "csrf": csrf_token(request)}
+
+
+html = Jinja2Templates(directory=str(Path(__file__).parent / "html"),
+                       context_processors=[_reading])
+html.env.add_extension("jinja2.ext.i18n")
+# The catalogs are the process's (mla.i18n.translations); which one a page reads is the
+# request's reading, set in ConsoleRoute and current_user.
+html.env.install_gettext_callables(i18n.jinja_gettext, i18n.jinja_ngettext,  # type: ignore[attr-defined]
+                                   newstyle=True)
+html.env.globals["role_label"] = lambda role: _(ROLE_LABELS.get(role, role))
+html.env.globals["problem"] = i18n.problem
+html.env.globals["word"] = lambda code: _(WORDS[code]) if code in WORDS else code
+html.env.filters["when"] = i18n.when
+html.env.filters["day"] = i18n.day
+html.env.filters["number"] = i18n.number
+html.env.globals["localized"] = i18n.localized
 
 
 class LoginRequired(Exception):
@@ -102,6 +140,7 @@ def current_user(request: Request, session: SessionDep) -> User:
         end_session(request)
         raise LoginRequired from None
     request.state.user = user
+    read_as(request, user)
     # Sliding session: past half its life the token is replaced, so an officer who keeps
     # working is not logged out mid-form, and one who walks away is after the token lifetime.
     try:
@@ -119,6 +158,18 @@ def current_user(request: Request, session: SessionDep) -> User:
 
 
 ConsoleUser = Annotated[User, Depends(current_user)]
+
+
+def read_as(request: Request, user: User | None) -> str:
+    """Chooses the page's language (mla.i18n.choose: the user's stored choice, else the one
+    picked on the login page, else Accept-Language, else the authority's first) and the time
+    zone its times are written in (the authority's)."""
+    chosen = i18n.choose((user.language if user else None)
+                         or request.cookies.get(LANGUAGE_COOKIE),
+                         request.headers.get("accept-language", ""),
+                         user.authority.languages if user else None)
+    i18n.current().use(chosen, user.authority.timezone if user else None)
+    return chosen
 
 
 async def checked_form(request: Request) -> FormData:
@@ -158,6 +209,12 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None,
     return response
 
 
+def countdown_words() -> dict[str, str]:
+    """What console.js writes as it refreshes countdowns, in the page's language."""
+    return {"in": i18n._("in {time}"), "over": i18n._("overdue by {time}"),
+            "d": i18n._("{n} d"), "h": i18n._("{n} h"), "min": i18n._("{n} min")}
+
+
 def redirect(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
@@ -185,6 +242,10 @@ class ConsoleRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            # Before FastAPI copies the context into the threads running the dependencies and
+            # the page: the user dependency then sets the language on this same object.
+            i18n.begin()
+            read_as(request, None)
             try:
                 response = await original(request)
             except LoginRequired:
@@ -193,24 +254,24 @@ class ConsoleRoute(APIRoute):
                     target = f"{PREFIX}/requests"
                 response = redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
             except CsrfRejected:
-                response = error_page(request, 403, "Form expired",
-                                      "This form was not sent from this console or is too "
-                                      "old. Go back, reload the page and try again.")
+                response = error_page(request, 403, _("Form expired"), _(
+                    "This form was not sent from this console or is too old. Go back, reload "
+                    "the page and try again."))
             except RequestValidationError as exc:
                 # An address or form the console never makes (edited by hand, or an old
                 # link): a page naming each wrong part, like every other console error.
-                response = error_page(request, 422, "Invalid input", "; ".join(
+                response = error_page(request, 422, _("Invalid input"), "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
                     for e in exc.errors()))
             except NotFound as exc:
-                response = error_page(request, 404, "Not found", exc.detail)
+                response = error_page(request, 404, _("Not found"), exc.detail)
             except Forbidden as exc:
-                response = error_page(request, 403, "Not allowed", exc.detail)
+                response = error_page(request, 403, _("Not allowed"), exc.detail)
             except DomainError as exc:
                 # Each wrong part by name, as the API's problem document lists them.
                 problems = getattr(exc, "problems", [])
-                response = error_page(request, 400, exc.title, "; ".join(
-                    [exc.detail, *(f"{p.path}: {p.message}" for p in problems)]))
+                response = error_page(request, 400, _(exc.title), "; ".join(
+                    [exc.detail, *(f"{p.path}: {i18n.problem(p)}" for p in problems)]))
             for name, value in getattr(request.state, "cookies", {}).items():
                 if value is None:
                     response.delete_cookie(name, path=PREFIX, httponly=True, samesite="strict",

@@ -21,13 +21,24 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from mla import db
+from mla import db, i18n, templates
 from mla.clock import utcnow
-from mla.models import Authority, ContactPoint, EscalationPolicy, Notification, Page, Request
+from mla.errors import InvalidInput, NotFound
+from mla.i18n import _
+from mla.models import (
+    Authority,
+    ContactPoint,
+    EscalationPolicy,
+    Notification,
+    Page,
+    Request,
+    User,
+)
 from mla.oncall import matrix, notify, sms
 from mla.oncall.paging import notify_step, step_delay
 
@@ -117,6 +128,8 @@ def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Me
     parties = {a for _, _, r in rows if r is not None for a in r.party_ids()}
     codes = dict(session.execute(select(Authority.id, Authority.code)
                                  .where(Authority.id.in_(parties))).all())
+    readers, authorities = _readers(session, [n for n, _, _ in rows],
+                                    {page.authority_id for _, page, _ in rows})
     messages = []
     for n, page, request in rows:
         # An SMS carries a fresh acknowledgement code (stored hashed in this transaction).
@@ -137,25 +150,71 @@ def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Me
             "opened_at": page.opened_at.isoformat(), "link": link,
             "acknowledge": f"{link}/acknowledge",
         }
-        subject = (f"[MLA 24/7] {request.reference} ({request.kind}) needs acknowledgement")
-        body = "\n".join([
-            f"Urgent matter for your authority: {page.reason}",
-            "",
-            f"Request: {request.reference} ({request.kind})",
-            f"From {payload['requesting']} to {payload['requested']}",
-            f"Paged at {page.opened_at:%Y-%m-%d %H:%M} UTC; step {n.step_index + 1}, "
-            f"round {n.round + 1}. It climbs to the next person until acknowledged.",
-            "",
-            f"Open the alert: {link}",
-            f"Acknowledge: POST {link}/acknowledge (contact point or supervisor)",
-            f"Request: {notify.public_url()}/requests/{request.id}",
-            "",
-            f"Notification {n.id}",
-        ])
+        language, timezone = readers.get(n.recipient, (None, None)) or (None, None)
+        authority = authorities.get(page.authority_id)
+        with i18n.reading(i18n.for_recipient(language, authority[0] if authority else None),
+                          timezone or (authority[1] if authority else "UTC")):
+            subject, body = _text(n, page, request, payload, link)
         messages.append(notify.Message(n.id, page.id, n.channel, n.address or "", secret,
                                        subject, text or body, payload,
                                        http_request_id=page.http_request_id))
     return messages
+
+
+def _readers(session: Session, notifications: list[Notification], authority_ids: set[int]
+             ) -> tuple[dict[str, tuple[str | None, str | None]],
+                        dict[int, tuple[list[str], str]]]:
+    """Each recipient's language and time zone: a user's chosen language, a contact point's
+    first language and its zone; and each paged authority's languages and zone, for those
+    who have none (two queries for the whole batch)."""
+    ids: dict[str, set[int]] = {"user": set(), "contact": set()}
+    for n in notifications:
+        kind, _, value = n.recipient.partition(":")
+        if kind in ids and value.isdigit():
+            ids[kind].add(int(value))
+    readers: dict[str, tuple[str | None, str | None]] = {}
+    if ids["user"]:
+        for user_id, language in session.execute(
+                select(User.id, User.language).where(User.id.in_(ids["user"]))):
+            readers[f"user:{user_id}"] = (language, None)
+    if ids["contact"]:
+        for contact_id, languages, timezone in session.execute(
+                select(ContactPoint.id, ContactPoint.languages, ContactPoint.timezone)
+                .where(ContactPoint.id.in_(ids["contact"]))):
+            readers[f"contact:{contact_id}"] = (i18n.first_of(languages), timezone)
+    authorities = {a_id: (languages or [], timezone) for a_id, languages, timezone in
+                   session.execute(select(Authority.id, Authority.languages, Authority.timezone)
+                                   .where(Authority.id.in_(authority_ids)))}
+    return readers, authorities
+
+
+def _text(n: Notification, page: Page, request: Request, payload: dict[str, Any],
+          link: str) -> tuple[str, str]:
+    """Subject and body of a page, in the reading's language and time zone; the webhook's
+    JSON payload stays as it is (machines read it)."""
+    try:
+        kind = i18n.localized(templates.get(request.kind).title) or request.kind
+    except (InvalidInput, NotFound):
+        kind = request.kind
+    subject = _("[MLA 24/7] {reference} ({kind}) needs acknowledgement",
+                reference=request.reference, kind=kind)
+    body = "\n".join([
+        _("Urgent matter for your authority: {reason}", reason=page.reason),
+        "",
+        _("Request: {reference} ({kind})", reference=request.reference, kind=kind),
+        _("From {requesting} to {requested}", requesting=payload["requesting"],
+          requested=payload["requested"]),
+        _("Paged at {time}; step {step}, round {round}. It climbs to the next person until "
+          "acknowledged.", time=i18n.full_when(page.opened_at, i18n.current().timezone),
+          step=n.step_index + 1, round=n.round + 1),
+        "",
+        _("Open the alert: {link}", link=link),
+        _("Acknowledge: POST {link}/acknowledge (contact point or supervisor)", link=link),
+        _("Request: {link}", link=f"{notify.public_url()}/requests/{request.id}"),
+        "",
+        _("Notification {id}", id=n.id),
+    ])
+    return subject, body
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[notify.Message]:

@@ -263,7 +263,7 @@ class _Reader:
         paths = tuple(tuple(str(p).split(".")) for p in require)
         for p in paths:
             self._resolve(scope, p, node)
-        message = (self.labels(node["message"], "rule message", all_languages=False)
+        message = (self.labels(node["message"], "rule message")
                    if "message" in node else None)
         return Rule(when_path, op, value, paths, message)
 

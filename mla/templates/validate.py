@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from mla.errors import FieldProblem
+from mla.i18n import N_
 from mla.templates.model import INTEGER_RANGE, Field, Rule, label
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -41,17 +42,19 @@ class Validator:
         self.complete = complete
         self.problems: list[FieldProblem] = []
 
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(FieldProblem(path, message))
+    def add(self, path: str, message: str, **params: Any) -> None:
+        """`message` is marked with N_ and has `{placeholders}` for `params`: the API says it
+        in English, the console in the officer's language (mla.i18n.problem)."""
+        self.problems.append(FieldProblem.of(path, message, **params))
 
     def object(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, Mapping):
-            self.add(path or "data", "must be an object")
+            self.add(path or "data", N_("must be an object"))
             return
         known = {f.name for f in spec.fields}
         for key in value:
             if key not in known:
-                self.add(_join(path, key), "is not a field of this template")
+                self.add(_join(path, key), N_("is not a field of this template"))
         for f in spec.fields:
             self.value(f, value.get(f.name), _join(path, f.name))
         if self.complete:
@@ -62,7 +65,8 @@ class Validator:
         # An empty object is still looked into, so the user learns which parts it needs.
         if is_empty(value) and not (spec.type == "object" and value == {}):
             if self.complete and spec.required:
-                self.add(path, f"is required ({label(spec.label, 'en') or spec.name})")
+                self.add(path, N_("is required ({label})"),
+                         label=spec.label or {"en": spec.name})
             return
         check = getattr(self, f"_{spec.type}")
         check(spec, value, path)
@@ -72,32 +76,38 @@ class Validator:
             return
         for target in rule.require:
             if is_empty(_get(form, target)):
-                why = label(rule.message, "en") or f"required when {rule.describe()}"
-                self.add(_join(path, ".".join(target)), why)
+                where = _join(path, ".".join(target))
+                if rule.message:
+                    # Six languages, as data in the template (templates/requests/FORMAT.md).
+                    self.problems.append(FieldProblem(where, label(rule.message, "en"),
+                                                      labels=rule.message))
+                else:
+                    self.add(where, N_("required when {condition}"),
+                             condition=rule.describe())
 
     def _string(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str):
-            self.add(path, "must be text")
+            self.add(path, N_("must be text"))
         elif "\n" in value:
-            self.add(path, "must be a single line")
+            self.add(path, N_("must be a single line"))
         elif spec.max_length and len(value) > spec.max_length:
-            self.add(path, f"is longer than {spec.max_length} characters")
+            self.add(path, N_("is longer than {max} characters"), max=spec.max_length)
 
     def _text(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str):
-            self.add(path, "must be text")
+            self.add(path, N_("must be text"))
         elif spec.max_length and len(value) > spec.max_length:
-            self.add(path, f"is longer than {spec.max_length} characters")
+            self.add(path, N_("is longer than {max} characters"), max=spec.max_length)
 
     def _integer(self, spec: Field, value: Any, path: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.add(path, "must be a whole number")
+            self.add(path, N_("must be a whole number"))
         elif not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
-            self.add(path, "must be a whole number within 64 bits")
+            self.add(path, N_("must be a whole number within 64 bits"))
 
     def _boolean(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, bool):
-            self.add(path, "must be true or false")
+            self.add(path, N_("must be true or false"))
 
     def _date(self, spec: Field, value: Any, path: str) -> None:
         try:
@@ -105,7 +115,7 @@ class Validator:
                 raise ValueError
             date.fromisoformat(value)
         except ValueError:
-            self.add(path, "must be a date written YYYY-MM-DD")
+            self.add(path, N_("must be a date written YYYY-MM-DD"))
 
     def _datetime(self, spec: Field, value: Any, path: str) -> None:
         try:
@@ -113,49 +123,51 @@ class Validator:
                 raise ValueError
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            self.add(path, "must be a date and time in ISO 8601, e.g. 2026-03-01T14:05:00+01:00")
+            self.add(path, N_("must be a date and time in ISO 8601, e.g. "
+                              "2026-03-01T14:05:00+01:00"))
             return
         if parsed.tzinfo is None:
-            self.add(path, "must include the UTC offset (e.g. +01:00 or Z)")
+            self.add(path, N_("must include the UTC offset (e.g. +01:00 or Z)"))
 
     def _enum(self, spec: Field, value: Any, path: str) -> None:
         assert spec.options is not None
         if value not in spec.options:
-            self.add(path, f"must be one of: {', '.join(spec.options)}")
+            self.add(path, N_("must be one of: {options}"), options=", ".join(spec.options))
 
     def _country(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str) or not COUNTRY.match(value):
-            self.add(path, "must be an ISO 3166-1 alpha-2 country code, e.g. FR")
+            self.add(path, N_("must be an ISO 3166-1 alpha-2 country code, e.g. FR"))
 
     def _language(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str) or not LANGUAGE.match(value):
-            self.add(path, "must be an ISO 639-1 language code, e.g. fr")
+            self.add(path, N_("must be an ISO 639-1 language code, e.g. fr"))
 
     def _timezone(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str) or value not in _timezones():
-            self.add(path, "must be an IANA time zone, e.g. Europe/Paris")
+            self.add(path, N_("must be an IANA time zone, e.g. Europe/Paris"))
 
     def _email(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, str) or not EMAIL.match(value):
-            self.add(path, "must be an e-mail address")
+            self.add(path, N_("must be an e-mail address"))
 
     def _object(self, spec: Field, value: Any, path: str) -> None:
         self.object(spec, value, path)
 
     def _list(self, spec: Field, value: Any, path: str) -> None:
         if not isinstance(value, list):
-            self.add(path, "must be a list")
+            self.add(path, N_("must be a list"))
             return
         assert spec.item is not None
         if len(value) > spec.max_items:
             # Drafts too: a list past its limit is refused whole, its items unread.
-            self.add(path, f"has {len(value)} items; at most {spec.max_items} are allowed")
+            self.add(path, N_("has {count} items; at most {max} are allowed"),
+                     count=len(value), max=spec.max_items)
             return
         if self.complete and len(value) < spec.min_items:
-            self.add(path, f"needs at least {spec.min_items} item(s)")
+            self.add(path, N_("needs at least {min} item(s)"), min=spec.min_items)
         for i, item in enumerate(value):
             if is_empty(item):
-                self.add(_join(path, i), "is empty")
+                self.add(_join(path, i), N_("is empty"))
             else:
                 self.value(spec.item, item, _join(path, i))
 

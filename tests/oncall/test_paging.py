@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, insert, select
@@ -387,3 +389,43 @@ def build_world_view(session: Session) -> World:
     codes = {a.code: a for a in session.scalars(select(Authority))}
     users = {u.username: u for u in session.scalars(select(User))}
     return World(codes["FR-MJ"], codes["KE-ODPP"], codes["US-OIA"], users)
+
+
+def test_pages_are_written_in_each_recipients_language(
+        session: Session, world: World, mail: Mailbox, hook: WebhookReceiver) -> None:
+    """Desk A reads Arabic, desk B Spanish then English; the supervisor chose Chinese in the
+    console: each e-mail in its reader's language and time zone. The webhook's JSON does
+    not change (machines read it)."""
+    _setup(session, world, hook.url, repeat=0)
+    oncall.save_contact(session, world.ke.id, {
+        "network": NET, "name": "Desk A", "email": "a@ke.example", "languages": ["ar", "en"],
+        "channels": ["email"], "timezone": "Asia/Amman"})
+    oncall.save_contact(session, world.ke.id, {
+        "network": NET, "name": "Desk B", "email": "b@ke.example", "languages": ["sw", "es"],
+        "channels": ["email"], "timezone": "Africa/Nairobi"})
+    world["ke.supervisor"].language = "zh"
+    session.commit()
+    with clock.frozen(T0):
+        request = _receive_urgent(session, world)
+    page_delivery.run_batch(session, now=T0)
+    page_delivery.run_batch(session, now=T0 + timedelta(minutes=5))
+    page_delivery.run_batch(session, now=T0 + timedelta(minutes=15))
+    by_address = {to[0]: email for to, email in mail.messages}
+    assert set(by_address) == {"a@ke.example", "b@ke.example", "sup@ke.example"}
+
+    def body(email: Any) -> str:
+        return str(email.get_payload(decode=True).decode())
+
+    def subject(email: Any) -> str:
+        return str(make_header(decode_header(email["Subject"])))
+
+    arabic = by_address["a@ke.example"]
+    assert request.reference in subject(arabic) and "يحتاج إلى إقرار" in subject(arabic)
+    assert "مسألة عاجلة لسلطتكم" in body(arabic) and "(Asia/Amman)" in body(arabic)
+    spanish = by_address["b@ke.example"]
+    assert "requiere acuse de recibo" in subject(spanish)
+    assert "Asunto urgente para su autoridad" in body(spanish)
+    chinese = by_address["sup@ke.example"]
+    assert "需要确认" in subject(chinese) and "贵机关有紧急事项" in body(chinese)
+    # The template's own Chinese title of the kind, not the English label.
+    assert templates.get(request.kind).title["zh"] in subject(chinese)

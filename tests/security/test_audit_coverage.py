@@ -539,6 +539,22 @@ def _console_logout_everywhere(api: Api, ctx: dict[str, Any]) -> tuple[str, http
         str(api.world["us.liaison"].id)
 
 
+@exercise("POST /console/settings/language", "user.language")
+def _console_language(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    # Not a user logged out everywhere above (their tokens end).
+    return "fr.liaison", console(api, "fr.liaison", "POST", "/console/settings/language",
+                                 data={"language": "es"}), str(api.world["fr.liaison"].id)
+
+
+@exercise("POST /console/language", "user.language")
+def _console_switcher(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
+    # Signed in: the switcher keeps the choice on the account, audited like the settings
+    # page; before login it only sets a cookie (no account to change).
+    return "ke.supervisor", console(api, "ke.supervisor", "POST", "/console/language",
+                                    data={"language": "ru", "next": "/console/requests"}), \
+        str(api.world["ke.supervisor"].id)
+
+
 @exercise("POST /console/settings/security/enrol", "second_factor.enrol")
 def _console_enrol(api: Api, ctx: dict[str, Any]) -> tuple[str, httpx.Response, str]:
     import pyotp

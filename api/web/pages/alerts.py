@@ -12,6 +12,7 @@ from api.deps import SessionDep
 from api.web.pages.common import local, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla.errors import Conflict
+from mla.i18n import _
 from mla.oncall import paging
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
@@ -43,7 +44,8 @@ def alert_action(request: Request, alert_id: Annotated[int, Path(ge=1, le=2**63 
         else:
             paging.resolve(session, alert_id, user, note=note)
         session.commit()
-        flash(request, f"Alert {alert_id} {action}d.")
+        flash(request, _("Alert {id} acknowledged.", id=alert_id) if action == "acknowledge"
+              else _("Alert {id} resolved.", id=alert_id))
     except Conflict as exc:
         session.rollback()
         flash(request, exc.detail)

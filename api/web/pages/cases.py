@@ -20,6 +20,7 @@ from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flas
 from mla import access, audit
 from mla.cases import intake, links, persons, service, state_of_play, timeline
 from mla.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from mla.i18n import _
 from mla.models import Case, User
 from mla.models import Request as MlaRequest
 from mla.search import query
@@ -86,7 +87,7 @@ def open_case(request: Request, form: CheckedForm, session: SessionDep,
             "nav": "cases", "tz": user_tz(user), "values": values, "problems": exc.problems,
             "rows": [{"c": c, "n": 0, "updated": local(c.updated_at, user_tz(user))}
                      for c in cases]}, status_code=422)
-    flash(request, f"Case {case.reference} opened.")
+    flash(request, _("Case {reference} opened.", reference=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
@@ -207,8 +208,11 @@ def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, {"reference": reference})
-    flash(request, f"{row.reference} filed in case {case.reference}"
-          + (f", with {len(named)} person(s) its form names." if named else "."))
+    flash(request, _("{reference} filed in case {case}.", reference=row.reference,
+                     case=case.reference))
+    if named:
+        flash(request, _("Persons its form names, recorded in the case: {count}.",
+                         count=len(named)))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
@@ -234,7 +238,8 @@ def case_add_person(request: Request, case_id: uuid.UUID, form: CheckedForm,
         session.commit()
     except InvalidInput as exc:
         return _case_error(request, session, case_id, user, exc, values)
-    flash(request, f"{person.name} recorded in case {case.reference}.")
+    flash(request, _("{name} recorded in case {case}.", name=person.name,
+                     case=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}#persons")
 
 
@@ -256,9 +261,11 @@ def link_request(request: Request, request_id: uuid.UUID, form: CheckedForm,
         links.create_link(session, user, from_request_id=earlier.id, to_request_id=later.id,
                           kind=kind, note=str(form.get("note") or "") or None)
         session.commit()
-        flash(request, f"{later.reference} now follows {earlier.reference}.")
+        flash(request, _("{later} now follows {earlier}.", later=later.reference,
+                         earlier=earlier.reference))
     except (InvalidInput, Conflict, NotFound) as exc:
         session.rollback()
         problems = "; ".join(f"{p.path}: {p.message}" for p in getattr(exc, "problems", []))
-        flash(request, f"Not linked: {exc.detail}{' — ' + problems if problems else ''}")
+        flash(request, _("Not linked: {detail}", detail=exc.detail)
+              + (" — " + problems if problems else ""))
     return redirect(f"{PREFIX}/requests/{later.id}#links")

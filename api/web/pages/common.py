@@ -4,6 +4,7 @@ states and events, the request read with its content, and the form's add-a-row a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,82 +13,86 @@ from starlette.requests import Request
 
 import workflows
 from api.deps import SessionDep
-from mla import access, inputs, kinds
+from mla import access, i18n, inputs, kinds, templates
 from mla.clock import utcnow
-from mla.errors import InvalidInput
+from mla.errors import InvalidInput, NotFound
+from mla.i18n import _
 from mla.models import Request as MlaRequest
 from mla.models import User
 
-LANGUAGES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French",
-             "ru": "Russian", "es": "Spanish", "de": "German", "it": "Italian",
-             "pt": "Portuguese", "sw": "Swahili", "nl": "Dutch"}
+
+class _LanguageNames(Mapping[str, str]):
+    """Languages of request texts by code, each named in the reader's language (CLDR names,
+    by Babel): the languages translations are commonly made into, in this order."""
+
+    CODES = ("ar", "zh", "en", "fr", "ru", "es", "de", "it", "pt", "sw", "nl")
+
+    def __getitem__(self, code: str) -> str:
+        if code not in self.CODES:
+            raise KeyError(code)
+        return i18n.locale(i18n.language()).languages.get(code, code)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.CODES)
+
+    def __len__(self) -> int:
+        return len(self.CODES)
 
 
-# The six official languages of the United Nations, which the legal texts shown to people
-# (deadline titles, template labels) exist in.
-UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
+LANGUAGES = _LanguageNames()
+UN_LANGUAGES = i18n.LANGUAGES
 
 
 def reader_language(request: Request, user: User) -> str:
-    """The language the reader reads: the browser's first choice among the six UN languages,
-    else the first of the user's authority's languages that is one, else English."""
-    choices = []
-    for position, part in enumerate(request.headers.get("accept-language", "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        primary = tag.split("-")[0].lower()
-        if primary in UN_LANGUAGES and quality > 0:
-            choices.append((-quality, position, primary))
-    if choices:
-        return min(choices)[2]
-    return next((lang for lang in user.authority.languages if lang in UN_LANGUAGES), "en")
+    """The language the page is read in (chosen by api.web.session.read_as): legal texts
+    shown with it (deadline titles, template labels) are in the same language."""
+    return i18n.language()
 
 
 def local(instant: datetime | None, tz: str) -> str:
-    if instant is None:
-        return ""
-    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    """`instant` in `tz`, written the reader's way (Babel, CLDR)."""
+    return i18n.when(instant, tz)
 
 
 def countdown(due: datetime, now: datetime) -> str:
-    """"in 3 d 4 h" / "overdue by 2 h 5 min": the server's text, refreshed by console.js."""
+    """"in 3 d 4 h" / "overdue by 2 h 5 min": the server's text, refreshed by console.js
+    with the same words (api.web.session.countdown_words)."""
     seconds = int((due - now).total_seconds())
     past = seconds < 0
     seconds = abs(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
-    if days:
-        text = f"{days} d {hours} h"
-    elif hours:
-        text = f"{hours} h {minutes} min"
-    else:
-        text = f"{minutes} min"
-    return f"overdue by {text}" if past else f"in {text}"
+    d, h, m = (_("{n} d", n=days), _("{n} h", n=hours), _("{n} min", n=minutes))
+    text = f"{d} {h}" if days else f"{h} {m}" if hours else m
+    return _("overdue by {time}", time=text) if past else _("in {time}", time=text)
 
 
 def kind_label(kind: str) -> str:
+    """The kind's name: kinds.yaml in English, else the title of its template (six languages,
+    templates/requests/)."""
     try:
-        return kinds.get(kind).label
+        english = kinds.get(kind).label
     except InvalidInput:
         return kind
+    if i18n.language() == i18n.DEFAULT:
+        return english
+    try:
+        return i18n.localized(templates.get(kind).title) or english
+    except (InvalidInput, NotFound):
+        return english
 
 
 def state_label(workflow: str, state: str) -> str:
     wf = workflows.get(workflow)
     found = wf.states.get(state)
-    return found.label if found else state
+    return _(found.label) if found else state
 
 
 def event_label(workflow: str, event: str) -> str:
     for t in workflows.get(workflow).definition.transitions:
         if t.event == event and t.label:
-            return t.label
+            return _(t.label)
     return event.replace("_", " ").capitalize()
 
 

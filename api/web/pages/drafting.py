@@ -4,6 +4,7 @@ draft until it is submitted for review."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,21 +25,23 @@ from api.web.pages.common import (
     with_content,
 )
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
-from mla import access, audit, kinds, legal, templates
+from mla import access, audit, i18n, kinds, legal, templates
 from mla.cases import intake, links
 from mla.deadlines.rules import urgent_periods
 from mla.errors import Conflict, DomainError, FieldProblem, InvalidInput
+from mla.i18n import N_, _
 from mla.models import Authority, User
 from mla.models import Request as MlaRequest
 from mla.requests import filing, lifecycle
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
-HEADER_TITLES = {"requested_authority": "Requested authority", "legal_basis": "Legal basis",
-                 "title": "Short title", "language": "Language of the text",
-                 "requesting_authority": "Requesting authority",
-                 "counterpart_reference": "Their reference",
-                 "urgency_reasons": "Reasons for urgency"}
+HEADER_TITLES = {"requested_authority": N_("Requested authority"),
+                 "legal_basis": N_("Legal basis"), "title": N_("Short title"),
+                 "language": N_("Language of the text"),
+                 "requesting_authority": N_("Requesting authority"),
+                 "counterpart_reference": N_("Their reference"),
+                 "urgency_reasons": N_("Reasons for urgency")}
 NEW_HEADER = ("requested_authority", "legal_basis", "title", "language", "follows", "link",
               "urgent", "urgency_reasons")
 INCOMING_HEADER = ("requesting_authority", "counterpart_reference", "legal_basis", "title",
@@ -66,7 +69,7 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
     tree = forms.build(spec.root, data, extra_rows=extra_rows or [],
                        default_offset=my_offset(user))
     rest = forms.attach_errors(tree, problems)
-    names = forms.titles(tree) | HEADER_TITLES
+    names = forms.titles(tree) | {k: _(v) for k, v in HEADER_TITLES.items()}
     summary = []
     for p in problems:
         parts = p.path.split(".")
@@ -76,10 +79,11 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
         anchor = forms.html_id(near) if near.startswith(forms.ROOT) else f"h-{near}"
         where = names.get(near, p.path)
         inner = p.path[len(near) + 1:] if p.path != near else ""
-        summary.append((anchor, where + (f" ({inner})" if inner else ""), p.message))
+        summary.append((anchor, where + (f" ({inner})" if inner else ""), i18n.problem(p)))
     # The requested State's requirements the draft does not meet yet (mla/profiles/checks).
     findings = profiles.draft_findings(session, row) if row is not None else []
-    ctx = {"kind": kind, "kind_label": kind_label(kind), "title": spec.title.get("en", kind),
+    ctx = {"kind": kind, "kind_label": kind_label(kind),
+           "title": i18n.localized(spec.title) or kind,
            "version": version, "tree": tree, "header": header, "header_errors": rest,
            "summary": summary, "row": row, "nav": "new", "message": message,
            "incoming": incoming, "findings": findings, **_header_context(session, user, kind)}
@@ -89,7 +93,7 @@ def _form_page(request: Request, session: SessionDep, user: User, *, kind: str,
 @router.get("/new", response_class=HTMLResponse)
 def choose_kind(request: Request, user: ConsoleUser) -> Response:
     access.require_content(user)
-    return page(request, "new.html", {"kinds": [(k, templates.get(k).title.get("en", k),
+    return page(request, "new.html", {"kinds": [(k, i18n.localized(templates.get(k).title) or k,
                                                  kinds.get(k)) for k in templates.kinds()],
                                       "nav": "new"})
 
@@ -133,7 +137,7 @@ def file_new(request: Request, kind: str, form: CheckedForm, session: SessionDep
         return row
     if str(form.get("action")) == "submit":
         return _submit(request, session, row, user)
-    flash(request, f"Draft {row.reference} saved.")
+    flash(request, _("Draft {reference} saved.", reference=row.reference))
     return redirect(f"{PREFIX}/requests/{row.id}/edit")
 
 
@@ -156,8 +160,8 @@ def register_incoming(request: Request, kind: str, form: CheckedForm, session: S
     row = _file_from_form(request, session, user, kind, form, incoming=True)
     if isinstance(row, Response):
         return row
-    flash(request, f"Registered {row.reference} (their reference "
-                   f"{row.counterpart_reference}) as received.")
+    flash(request, _("Registered {reference} (their reference {theirs}) as received.",
+                     reference=row.reference, theirs=row.counterpart_reference))
     return redirect(f"{PREFIX}/requests/{row.id}")
 
 
@@ -229,11 +233,12 @@ def edit_form(request: Request, request_id: uuid.UUID, session: SessionDep, user
     problems = []
     message = None
     if check:
-        problems = [FieldProblem(f"data.{p.path}", p.message) for p in
+        problems = [replace(p, path=f"data.{p.path}") for p in
                     templates.validate(row.kind, row.data, row.template_version)]
         if problems:
-            message = (f"Draft {row.reference} is saved, but it cannot be submitted for review "
-                       f"until the {len(problems)} problem(s) below are fixed.")
+            message = _("Draft {reference} is saved, but it cannot be submitted for review "
+                        "until the {count} problem(s) below are fixed.",
+                        reference=row.reference, count=len(problems))
     return _form_page(request, session, user, kind=row.kind, version=row.template_version,
                       data=row.data, header=_header_of(row), problems=problems, row=row,
                       status_code=422 if problems else 200, message=message)
@@ -267,7 +272,7 @@ def save_draft(request: Request, request_id: uuid.UUID, form: CheckedForm, sessi
                           "The draft was not saved: correct the fields marked below.")
     if str(form.get("action")) == "submit":
         return _submit(request, session, row, user)
-    flash(request, f"Draft {row.reference} saved.")
+    flash(request, _("Draft {reference} saved.", reference=row.reference))
     return redirect(f"{PREFIX}/requests/{row.id}/edit")
 
 
@@ -281,9 +286,9 @@ def _submit(request: Request, session: SessionDep, row: MlaRequest, user: User) 
         session.commit()
     except DomainError as exc:
         session.rollback()
-        flash(request, f"Saved, but not submitted: {exc.detail}")
+        flash(request, _("Saved, but not submitted: {detail}", detail=exc.detail))
         return redirect(f"{PREFIX}/requests/{row.id}")
-    flash(request, f"{row.reference} submitted for review.")
+    flash(request, _("{reference} submitted for review.", reference=row.reference))
     return redirect(f"{PREFIX}/requests/{row.id}")
 
 

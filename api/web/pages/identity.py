@@ -29,6 +29,7 @@ from api.web.session import (
 )
 from mla import security, settings
 from mla.errors import DomainError, InvalidInput, RateLimited, Unauthorized
+from mla.i18n import _
 from mla.identity import login as logins
 from mla.identity import oidc, security_keys, sso, totp
 
@@ -47,12 +48,12 @@ def _redirect_uri() -> str:
 @router.get("/login/oidc", response_class=HTMLResponse)
 def oidc_start(request: Request, session: SessionDep, next: str | None = None) -> Response:
     if not oidc.configured():
-        return error_page(request, 404, "Not found",
-                          "single sign-on is not configured on this instance")
+        return error_page(request, 404, _("Not found"),
+                          _("single sign-on is not configured on this instance"))
     try:
         state, url = oidc.begin(session, redirect_uri=_redirect_uri(), next_url=safe_next(next))
     except Unauthorized as exc:
-        return error_page(request, 503, "Identity provider unavailable", exc.detail)
+        return error_page(request, 503, _("Identity provider unavailable"), exc.detail)
     session.commit()
     response = redirect(url)
     response.set_cookie(STATE_COOKIE, state, path=PREFIX + CALLBACK, httponly=True,
@@ -64,11 +65,12 @@ def oidc_start(request: Request, session: SessionDep, next: str | None = None) -
 def oidc_callback(request: Request, session: SessionDep, state: str = "", code: str = "",
                   error: str = "", error_description: str = "") -> Response:
     if error:
-        response = error_page(request, 401, "Not signed in",
-                              f"the identity provider answered: {error_description or error}")
+        response = error_page(request, 401, _("Not signed in"),
+                              _("the identity provider answered: {answer}",
+                                answer=error_description or error))
     elif not (state and code) or len(state) > 200 or len(code) > 2000:
-        response = error_page(request, 400, "Not signed in",
-                              "the identity provider's answer has no code or state")
+        response = error_page(request, 400, _("Not signed in"),
+                              _("the identity provider's answer has no code or state"))
     else:
         try:
             claims, target = oidc.finish(session, state=state, code=code,
@@ -78,11 +80,11 @@ def oidc_callback(request: Request, session: SessionDep, state: str = "", code: 
             token = logins.finish(session, user, "oidc")
         except sso.AccessRefused as exc:
             session.commit()
-            response = error_page(request, 403, "No access to this instance", exc.detail)
+            response = error_page(request, 403, _("No access to this instance"), exc.detail)
         except Unauthorized as exc:
             # The login flow is used up whatever went wrong: committed with the audit entry.
             logins.sso_failed(session, exc.detail)
-            response = error_page(request, 401, "Not signed in", exc.detail)
+            response = error_page(request, 401, _("Not signed in"), exc.detail)
         else:
             start_session(request, token)
             # A page of ours moves on, not a redirect: the session cookie is SameSite=Strict,
@@ -209,7 +211,7 @@ def logout_everywhere(request: Request, form: CheckedForm, user: ConsoleUser,
                       session: SessionDep) -> Response:
     logins.logout_everywhere(session, user)
     end_session(request)
-    flash(request, "You are logged out everywhere.")
+    flash(request, _("You are logged out everywhere."))
     return redirect(f"{PREFIX}/login?next={quote(PREFIX + '/requests', safe='')}")
 
 

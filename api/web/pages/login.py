@@ -22,6 +22,7 @@ from api.web.session import (
     start_session,
 )
 from mla.errors import RateLimited, Unauthorized
+from mla.i18n import _
 from mla.identity import login as logins
 from mla.identity import oidc
 
@@ -71,5 +72,5 @@ def logout(request: Request, form: CheckedForm, session: SessionDep) -> Response
     if token:
         logins.logout(session, token)
     end_session(request)
-    flash(request, "You are logged out.")
+    flash(request, _("You are logged out."))
     return redirect(f"{PREFIX}/login")

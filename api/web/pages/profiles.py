@@ -16,6 +16,7 @@ from api.web import forms
 from api.web.session import PREFIX, ConsoleRoute, ConsoleUser, error_page, page, redirect
 from mla import kinds, legal
 from mla.errors import DomainError
+from mla.i18n import _
 from mla.models import Authority, CompetentAuthority, Profile
 from mla.models import Request as MlaRequest
 from mla.profiles import checks, finder, model, service
@@ -43,8 +44,8 @@ def find(request: Request, user: ConsoleUser, country: str = "", measure: str = 
          place: str = "") -> Response:
     """The finder form of the list page: the country's page with the answer."""
     if not model.COUNTRY.fullmatch(country):
-        return error_page(request, 422, "Choose a country",
-                          "The finder needs a country code such as KE.")
+        return error_page(request, 422, _("Choose a country"),
+                          _("The finder needs a country code such as KE."))
     query = urlencode({"measure": measure, "place": place})
     return redirect(f"{PREFIX}/profiles/{country}?{query}#finder-result")
 
@@ -64,8 +65,9 @@ def country_page(request: Request, code: str, session: SessionDep, user: Console
         CompetentAuthority.country == country).order_by(CompetentAuthority.measure,
                                                         CompetentAuthority.area)))
     if not profiles and not rows:
-        return error_page(request, 404, "No profile",
-                          f"No profile and no competent authority is known for {country}.")
+        return error_page(request, 404, _("No profile"),
+                          _("No profile and no competent authority is known for {country}.",
+                            country=country))
     found: finder.Match | None = None
     problem = None
     if measure:

@@ -45,6 +45,7 @@ from mla.errors import (
     IllegalTransition,
     InvalidInput,
 )
+from mla.i18n import N_, _
 from mla.mail import outbox as mail_outbox
 from mla.models import Authority, Deadline, User
 from mla.models import Request as MlaRequest
@@ -113,7 +114,8 @@ def request_list(
         due = found.next_due.get(r.id)
         rows.append({
             "r": r, "kind": kind_label(r.kind), "state": state_label(r.workflow, r.state),
-            "side": "outgoing" if mine_requesting else "incoming", "other": other,
+            "side": "outgoing" if mine_requesting else "incoming",
+            "side_label": _("outgoing") if mine_requesting else _("incoming"), "other": other,
             "title": r.title if content else None,
             "due": local(due, user_tz(user)) if due else "", "due_iso": due.isoformat() if due
             else "", "countdown": countdown(due, now) if due else "",
@@ -130,7 +132,7 @@ def request_list(
         flip = "asc" if sort == column and order == "desc" else "desc"
         return link(sort=column, order=flip, page=1)
 
-    states = sorted({s.name: s.label for name in workflows.names()
+    states = sorted({s.name: _(s.label) for name in workflows.names()
                      for s in workflows.get(name).definition.states}.items())
     others = session.scalars(select(Authority).where(Authority.id != user.authority_id)
                              .order_by(Authority.code)).all()
@@ -151,8 +153,10 @@ def _report(data: dict[str, Any] | None, by_officer: bool, other: str) -> str:
     if not by_officer or not data or "received_on" not in data:
         return ""
     channel = REPORT_CHANNELS.get(str(data.get("channel")), "")
-    return f"received from {other} on {data['received_on']}" + (f" by {channel}" if channel
-                                                                 else "")
+    if channel:
+        return _("received from {other} on {day} by {channel}", other=other,
+                 day=data["received_on"], channel=_(channel))
+    return _("received from {other} on {day}", other=other, day=data["received_on"])
 
 
 def _request_context(request: Request, session: SessionDep, request_row: MlaRequest,
@@ -164,7 +168,7 @@ def _request_context(request: Request, session: SessionDep, request_row: MlaRequ
     actions = []
     for event in events:
         step = wf.candidates(event, request_row.state)[0].definition
-        actions.append({"event": event, "label": step.label or event,
+        actions.append({"event": event, "label": _(step.label) if step.label else event,
                         "reason": "reason_required" in step.guards,
                         "grounds": "refusal_grounds" in step.guards,
                         "reported": "counterpart_report" in step.guards,
@@ -177,11 +181,11 @@ def _request_context(request: Request, session: SessionDep, request_row: MlaRequ
     for e in lifecycle.history(session, request_row):
         history.append({
             "at": local(e.at, tz), "iso": e.at.isoformat(),
-            "event": "Filed" if e.event == "file" else event_label(request_row.workflow,
-                                                                   e.event),
+            "event": _("Filed") if e.event == "file" else event_label(request_row.workflow,
+                                                                      e.event),
             "from": state_label(request_row.workflow, e.from_state) if e.from_state else "",
             "to": state_label(request_row.workflow, e.to_state),
-            "actor": (e.actor.username if e.actor else "system") if content else None,
+            "actor": (e.actor.username if e.actor else _("system")) if content else None,
             "reason": e.reason if content else None,
             "data": e.data if content else None,
             "report": _report(e.data, e.actor is not None,
@@ -191,7 +195,7 @@ def _request_context(request: Request, session: SessionDep, request_row: MlaRequ
     ctx: dict[str, Any] = {
         "lang": lang,
         "today": utcnow().astimezone(ZoneInfo(tz)).date().isoformat(),
-        "channels": REPORT_CHANNELS,
+        "channels": {code: _(name) for code, name in REPORT_CHANNELS.items()},
         "r": request_row, "content": content, "kind": kind_label(request_row.kind),
         "state": state_label(request_row.workflow, request_row.state),
         "actions": actions, "grounds": grounds, "history": history,
@@ -292,13 +296,15 @@ def fire_event(request: Request, request_id: uuid.UUID, form: CheckedForm,
         row = access.get_request(session, request_id, user)
         problems = getattr(exc, "problems", [])
         ctx = _request_context(request, session, row, user)
-        ctx.update(action_error=exc.detail, action_problems=problems, reason=reason,
+        ctx.update(action_error=exc.detail, action_title=_(exc.title),
+                   action_problems=problems, reason=reason,
                    received_on=data.get("received_on"), channel=data.get("channel"),
                    chosen_grounds=grounds, agreed_date=agreed, occurred_at=occurred)
         return page(request, "request.html", ctx,
                     status_code=409 if isinstance(exc, Conflict | IllegalTransition) else 422)
-    flash(request, f"{row.reference}: {event_label(row.workflow, event)} — now "
-                   f"{state_label(row.workflow, result.to_state)}.")
+    flash(request, _("{reference}: {step} — now {state}.", reference=row.reference,
+                     step=event_label(row.workflow, event),
+                     state=state_label(row.workflow, result.to_state)))
     return redirect(f"{PREFIX}/requests/{row.id}")
 
 
@@ -324,7 +330,7 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
         days = inputs.parse_int(days_text)
         if days is None:
             raise InvalidInput("the extension needs a number of days",
-                               [FieldProblem("days", "a whole number of days")])
+                               [FieldProblem.of("days", N_("a whole number of days"))])
         deadlines.extend(session, deadline, user, days=days, reason=reason)
         session.commit()
     except InvalidInput as exc:
@@ -336,7 +342,8 @@ def extend_deadline(request: Request, deadline_id: Annotated[int, Path(ge=1, le=
                                  "reason": reason})
         return page(request, "request.html", ctx, status_code=422)
     title = deadlines.rules().rules[deadline.rule_id].title_in(reader_language(request, user))
-    flash(request, f"{deadline.request.reference}: {title} extended by {days_text} days.")
+    flash(request, _("{reference}: {title} extended by {days} days.",
+                     reference=deadline.request.reference, title=title, days=days_text))
     return redirect(f"{PREFIX}/requests/{deadline.request_id}#deadlines-h")
 
 
@@ -367,7 +374,7 @@ def receive_pdf(request: Request, request_id: uuid.UUID, form: CheckedForm, sess
     row = with_content(session, request_id, user)
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
-        flash(request, "Choose the signed PDF first.")
+        flash(request, _("Choose the signed PDF first."))
         return redirect(f"{PREFIX}/requests/{row.id}#received-h")
     if user.authority_id != row.requested_authority_id:
         raise Forbidden("only the requested authority registers what it received")
@@ -377,10 +384,11 @@ def receive_pdf(request: Request, request_id: uuid.UUID, form: CheckedForm, sess
         session.commit()
     except InvalidInput as exc:
         session.rollback()
-        flash(request, f"Not registered: {exc.detail}.")
+        flash(request, _("Not registered: {detail}.", detail=exc.detail))
         return redirect(f"{PREFIX}/requests/{row.id}#received-h")
-    flash(request, f"Registered {added.filename}: signature {added.status} — "
-                   f"{added.validation['summary']}.")
+    flash(request, _("Registered {filename}: signature {status} — {summary}.",
+                     filename=added.filename, status=added.status,
+                     summary=added.validation["summary"]))
     return redirect(f"{PREFIX}/requests/{row.id}#received-h")
 
 
@@ -390,13 +398,14 @@ def upload(request: Request, request_id: uuid.UUID, form: CheckedForm, session: 
     row = with_content(session, request_id, user)
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
-        flash(request, "Choose a file to attach first.")
+        flash(request, _("Choose a file to attach first."))
         return redirect(f"{PREFIX}/requests/{row.id}#attachments")
     content = attachments.read_limited(iter(lambda: file.file.read(1024 * 1024), b""))
     added = attachments.add(session, row, user, filename=file.filename,
                             content_type=file.content_type or "", content=content)
     session.commit()
-    flash(request, f"Attached {added.filename} (SHA-256 {added.sha256[:16]}…).")
+    flash(request, _("Attached {filename} (SHA-256 {digest}…).", filename=added.filename,
+                     digest=added.sha256[:16]))
     return redirect(f"{PREFIX}/requests/{row.id}#attachments")
 
 

@@ -15,6 +15,7 @@ from api.web.pages.common import LANGUAGES, add_rows, my_offset, with_content
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla import audit, templates
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput
+from mla.i18n import _
 from mla.models import Request as MlaRequest
 from mla.models import User
 from mla.requests import translations
@@ -83,5 +84,6 @@ def save_translation(request: Request, request_id: uuid.UUID,
             problems=getattr(exc, "problems", None) or [FieldProblem("", exc.detail)],
             status_code={InvalidInput: 422, Conflict: 409}.get(type(exc), 403),
             message="The translation was not saved: " + exc.detail)
-    flash(request, f"{row.reference}: {LANGUAGES.get(language, language)} translation saved.")
+    flash(request, _("{reference}: {language} translation saved.", reference=row.reference,
+                     language=LANGUAGES.get(language, language)))
     return redirect(f"{PREFIX}/requests/{row.id}#documents-h")

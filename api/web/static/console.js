@@ -2,15 +2,22 @@
 (function () {
   "use strict";
 
-  // Deadline countdowns, from the instant in each <time class="countdown" datetime="...">.
+  // Deadline countdowns, from the instant in each <time class="countdown" datetime="...">,
+  // in the page's language: the server's words, in <body data-countdown>.
+  var words = {"in": "in {time}", "over": "overdue by {time}", "d": "{n} d", "h": "{n} h", "min": "{n} min"};
+  try { words = JSON.parse(document.body.getAttribute("data-countdown")) || words; } catch (e) { /* keep English */ }
+  function say(key, values) {
+    return words[key].replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
   function countdown(due) {
     var seconds = Math.round((due - Date.now()) / 1000);
     var past = seconds < 0;
     seconds = Math.abs(seconds);
     var days = Math.floor(seconds / 86400), hours = Math.floor((seconds % 86400) / 3600);
     var minutes = Math.floor((seconds % 3600) / 60);
-    var text = days ? days + " d " + hours + " h" : hours ? hours + " h " + minutes + " min" : minutes + " min";
-    return past ? "overdue by " + text : "in " + text;
+    var d = say("d", {n: days}), h = say("h", {n: hours}), m = say("min", {n: minutes});
+    var text = days ? d + " " + h : hours ? h + " " + m : m;
+    return say(past ? "over" : "in", {time: text});
   }
   function tick() {
     document.querySelectorAll("time.countdown[datetime]").forEach(function (el) {
