@@ -49,6 +49,7 @@ def _values(api: Api) -> dict[str, list[str]]:
             "alert_id": [str(alert["id"])], "user_id": [str(api.world["fr.officer"].id)],
             "code": ["FR-MJ"], "kind": ["mla.evidence"], "language": ["en"],
             "contact_point_id": ["1"], "test_page_id": ["1"],
+            "token": ["no-such-calendar-token-000000"],
             "table": list(api.call("fr.officer", "GET", "/stats").json()["tables"])}
 
 

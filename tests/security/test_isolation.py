@@ -138,6 +138,8 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "/console/alerts/{alert_id}/{action}": {"note": "mine"},
     "/console/cases/{case_id}/requests": {"reference": "FR-MJ-2026-00001"},
     "/console/cases/{case_id}/persons": {"name": "Someone"},
+    "/console/cases/{case_id}/edit": {"version": "1", "reference": "INV-X", "title": "X"},
+    "/console/cases/{case_id}/closure": {"version": "1", "closed": "1"},
     "/console/requests/{request_id}/links": {"kind": "follow_up", "follows": "FR-MJ-2026-00001"},
     "/console/oncall/contacts/{contact_id}/calendar": {},
     "/console/oncall/me/{contact_point_id}/preferences": {"position.email": "1",

@@ -134,6 +134,8 @@ def _cases(api: Api) -> dict[str, list[str]]:
         "table": list(tables), "language": ["fr"],
         "user_id": [str(api.world[u].id) for u in ("fr.officer", "ke.officer")],
         "contact_point_id": ["1"], "test_page_id": ["1"],
+        # The shift calendar is read with its secret, no session: a wrong one answers 404.
+        "token": ["no-such-calendar-token-000000"],
     }
 
 
