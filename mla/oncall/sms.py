@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mla import kinds, settings
+from mla import db, kinds, settings
 from mla.clock import utcnow
 from mla.errors import Conflict, Forbidden, NotFound
 from mla.models import (
@@ -153,6 +153,10 @@ def record_report(session: Session, notification_id: int, report: int,
                   now: datetime | None = None) -> Notification | None:
     """Records a delivery report on the SMS notification; None if there is no such SMS."""
     status = REPORTS.get(report)
+    # Kannel sends a message's reports at once, on parallel connections: on SQLite the read
+    # of the current status must already hold the write lock, or "accepted" can overwrite a
+    # "delivered" that committed in between (FOR UPDATE does this on PostgreSQL).
+    db.lock_for_write(session, Notification.__table__)
     notification = session.scalar(select(Notification).where(
         Notification.id == notification_id, Notification.channel == "sms").with_for_update())
     if notification is None or status is None:
