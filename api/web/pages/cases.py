@@ -177,7 +177,7 @@ def case_edit(request: Request, case_id: uuid.UUID, form: CheckedForm, session: 
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, values | {"edit": "1"})
-    flash(request, f"Case {case.reference} saved.")
+    flash(request, _("Case {reference} saved.", reference=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
@@ -193,7 +193,8 @@ def case_closure(request: Request, case_id: uuid.UUID, form: CheckedForm,
         session.commit()
     except Conflict as exc:
         return _case_error(request, session, case_id, user, exc, {})
-    flash(request, f"Case {case.reference} {'closed' if closing else 'reopened'}.")
+    flash(request, _("Case {reference} closed.", reference=case.reference) if closing
+          else _("Case {reference} reopened.", reference=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
