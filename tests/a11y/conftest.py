@@ -94,9 +94,9 @@ def _seed(engine: Any) -> Seeded:
         totp.confirm(s, secure, pyotp.TOTP(secret).now(), "127.0.0.1")
         # My paging (/console/oncall/me): KE's 24/7 point acts as ke.contact and has been
         # sent a test page, so the preferences form and the outcome table are both shown.
+        demo.seed_oncall(s)
         ke_desk = s.scalars(select(ContactPoint).where(
-            ContactPoint.authority_id == ke.id).order_by(ContactPoint.id)).first()
-        assert ke_desk is not None
+            ContactPoint.authority_id == ke.id, ContactPoint.name == "Achieng Njoroge")).one()
         ke_desk.user_id = users["ke.contact"].id
         testpage.send_test_page(s, ke_desk, users["ke.contact"])
         s.flush()
