@@ -205,7 +205,7 @@ def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
     reference = str(form.get("reference") or "")
     try:
         row = _by_reference(session, user, reference)
-        _, named = intake.file_in_case(session, case, user, row.id)
+        _filed, named = intake.file_in_case(session, case, user, row.id)
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, {"reference": reference})

@@ -54,7 +54,7 @@ def save_preferences(request: Request, contact_point_id: ContactId, form: Checke
             raise InvalidInput("the preferences are not valid", [FieldProblem.of(
                 f"after.{channel}", N_("whole minutes from 0 to 1440"))])
         chosen.append((int(position), channel, int(after)))
-    steps = [{"channel": c, "after_minutes": m} for _, c, m in sorted(chosen)]
+    steps = [{"channel": c, "after_minutes": m} for _position, c, m in sorted(chosen)]
     preferences.set_preferences(session, contact, steps, user)
     session.commit()
     flash(request, _("Preferences of {name} saved.", name=contact.name))
