@@ -45,7 +45,7 @@ WORDS = {"open": N_("open"), "acknowledged": N_("acknowledged"), "resolved": N_(
          "received": N_("received"), "outgoing": N_("outgoing"), "incoming": N_("incoming"),
          "file": N_("filed"), "transmit": N_("transmitted"), "manual": N_("manual"),
          "deadline": N_("deadline"), "requesting": N_("requesting"),
-         "requested": N_("requested")}
+         "requested": N_("requested"), "cancelled": N_("cancelled")}
 # The language chosen on a page before logging in (the switcher on the login page).
 LANGUAGE_COOKIE = "mla_console_lang"
 

@@ -104,13 +104,14 @@ def _test_message(n: Notification, page: Page, text: str | None,
                   secret: str | None) -> notify.Message:
     link = f"{notify.public_url()}/console/oncall#contact-{n.recipient.split(':')[-1]}"
     body = "\n".join([
-        f"This is a test page of the 24/7 pager ({page.reason}). No action is needed.",
-        "It reached you; the console shows, per channel, whether it went out.", "",
-        f"Your contact preferences: {link}", "", f"Notification {n.id}"])
+        _("This is a test page of the 24/7 pager ({reason}). No action is needed.",
+          reason=page.reason),
+        _("It reached you; the console shows, per channel, whether it went out."), "",
+        _("Your contact preferences: {link}", link=link), "", _("Notification {id}", id=n.id)])
     payload = {"notification_id": n.id, "event": "test", "test": True, "page_id": page.id,
                "reason": page.reason, "opened_at": page.opened_at.isoformat()}
     return notify.Message(n.id, page.id, n.channel, n.address or "", secret,
-                          "[MLA 24/7] TEST page: no action needed", text or body, payload)
+                          _("[MLA 24/7] TEST page: no action needed"), text or body, payload)
 
 
 def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Message]:
@@ -137,7 +138,8 @@ def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Me
         secret = secrets.get(int(n.recipient.split(":")[1])) if n.channel == "webhook" \
             else None
         if request is None:
-            messages.append(_test_message(n, page, text, secret))
+            with _reading_for(n, page, readers, authorities):
+                messages.append(_test_message(n, page, text, secret))
             continue
         link = _link(page.id)
         payload = {
@@ -150,15 +152,25 @@ def _messages(session: Session, ids: list[int], now: datetime) -> list[notify.Me
             "opened_at": page.opened_at.isoformat(), "link": link,
             "acknowledge": f"{link}/acknowledge",
         }
-        language, timezone = readers.get(n.recipient, (None, None)) or (None, None)
-        authority = authorities.get(page.authority_id)
-        with i18n.reading(i18n.for_recipient(language, authority[0] if authority else None),
-                          timezone or (authority[1] if authority else "UTC")):
+        with _reading_for(n, page, readers, authorities):
             subject, body = _text(n, page, request, payload, link)
+            if n.channel == "matrix":
+                # A person reads it in a chat: the Matrix wording, in their language.
+                body = matrix.page_body(payload)
         messages.append(notify.Message(n.id, page.id, n.channel, n.address or "", secret,
                                        subject, text or body, payload,
                                        http_request_id=page.http_request_id))
     return messages
+
+
+def _reading_for(n: Notification, page: Page,
+                 readers: dict[str, tuple[str | None, str | None]],
+                 authorities: dict[int, tuple[list[str], str]]) -> Any:
+    """The recipient's language and time zone, else the paged authority's."""
+    language, timezone = readers.get(n.recipient, (None, None)) or (None, None)
+    authority = authorities.get(page.authority_id)
+    return i18n.reading(i18n.for_recipient(language, authority[0] if authority else None),
+                        timezone or (authority[1] if authority else "UTC"))
 
 
 def _readers(session: Session, notifications: list[Notification], authority_ids: set[int]

@@ -42,9 +42,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mla import audit, db, kinds, settings
+from mla import audit, db, i18n, kinds, settings, templates
 from mla.clock import utcnow
 from mla.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from mla.i18n import _
 from mla.models import Authority, MatrixEvent, MatrixSync, Page, User
 from mla.oncall import notify, paging
 from mla.oncall import service as oncall
@@ -220,29 +221,38 @@ def _txn(prefix: str, key: str) -> str:
 # --- pages out --------------------------------------------------------------------------
 
 def page_text(message: notify.Message) -> str:
-    """What the person reads: reference, kind, what is asked, how to acknowledge."""
-    p = message.payload
+    """What the person reads: reference, kind, what is asked, how to acknowledge; in the
+    language of the current reading (the delivery worker reads it in the recipient's)."""
+    return page_body(message.payload)
+
+
+def page_body(p: dict[str, Any]) -> str:
     try:
-        label = kinds.get(p["kind"]).label
+        label = i18n.localized(templates.get(p["kind"]).title) or kinds.get(p["kind"]).label
     except Exception:  # an unknown kind must not stop a page
         label = p["kind"]
+    # ACK and RESOLVE stay as they are in every language: `intent` reads them.
     return "\n".join([
-        f"MLA 24/7 page {p['page_id']}: {p['reason']}",
-        f"Request {p['reference']}: {label} ({p['kind']}), from {p['requesting']} to "
-        f"{p['requested']}.",
-        f"Requested action: acknowledge that you have it, then act on the {label.lower()} "
-        "request. Until someone acknowledges, the page climbs to the next person "
-        f"(step {p['step']}, round {p['round']}).",
-        "To acknowledge: reply ACK to this message, or react with \u2705 or \U0001F44D "
-        "(RESOLVE closes it); or open " + p["link"],
+        _("MLA 24/7 page {page}: {reason}", page=p["page_id"], reason=p["reason"]),
+        _("Request {reference}: {label} ({kind}), from {requesting} to {requested}.",
+          reference=p["reference"], label=label, kind=p["kind"], requesting=p["requesting"],
+          requested=p["requested"]),
+        _("Requested action: acknowledge that you have it, then act on the request ({label}). "
+          "Until someone acknowledges, the page climbs to the next person (step {step}, round "
+          "{round}).", label=label, step=p["step"], round=p["round"]),
+        _("To acknowledge: reply ACK to this message, or react with {check} or {thumbs} "
+          "(RESOLVE closes it); or open {link}", check="\u2705", thumbs="\U0001F44D",
+          link=p["link"]),
     ])
 
 
 def page_content(message: notify.Message) -> dict[str, Any]:
+    """The Matrix event: the text the delivery worker wrote in the recipient's language
+    (`message.text`), else the page's text in the current language."""
     p = message.payload
-    return {"msgtype": "m.text", "body": page_text(message),
+    return {"msgtype": "m.text", "body": message.text or page_text(message),
             PAGE_FIELD: {"page_id": p["page_id"], "notification_id": message.notification_id,
-                         "reference": p["reference"]}}
+                         "reference": p.get("reference")}}
 
 
 async def _send_page(message: notify.Message, config: MatrixSettings) -> None:

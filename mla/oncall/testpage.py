@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from mla import audit
 from mla.clock import utcnow
 from mla.errors import FieldProblem, InvalidInput, NotFound
+from mla.i18n import N_
 from mla.models import ContactPoint, Notification, Page, User
 from mla.oncall import paging, preferences
 
@@ -22,9 +23,9 @@ def send_test_page(session: Session, contact: ContactPoint, actor: User, *,
     commits (the worker sends it)."""
     targets = preferences.plan(contact)
     if not targets:
-        raise InvalidInput("nothing to test", [FieldProblem(
-            "channels", "the contact point has no channel the pager sends on (email, "
-            "webhook, sms...) with an address")])
+        raise InvalidInput("nothing to test", [FieldProblem.of(
+            "channels", N_("the contact point has no channel the pager sends on (email, "
+                           "webhook, sms...) with an address"))])
     now = now or utcnow()
     page = Page(request_id=None, authority_id=contact.authority_id, policy_id=None,
                 network=contact.network, source="test", test=True,

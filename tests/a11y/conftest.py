@@ -22,7 +22,8 @@ from mla.cases import persons
 from mla.cases import service as cases
 from mla.directory import service as directory
 from mla.identity import totp
-from mla.models import User
+from mla.models import ContactPoint, User
+from mla.oncall import testpage
 from mla.requests import filing, lifecycle
 from tests.console.conftest import PASSWORD, Server
 from tests.serving import mla_serve
@@ -91,6 +92,13 @@ def _seed(engine: Any) -> Seeded:
         security.set_password(s, secure, PASSWORD)
         secret = totp.start_enrolment(s, secure)
         totp.confirm(s, secure, pyotp.TOTP(secret).now(), "127.0.0.1")
+        # My paging (/console/oncall/me): KE's 24/7 point acts as ke.contact and has been
+        # sent a test page, so the preferences form and the outcome table are both shown.
+        demo.seed_oncall(s)
+        ke_desk = s.scalars(select(ContactPoint).where(
+            ContactPoint.authority_id == ke.id, ContactPoint.name == "Achieng Njoroge")).one()
+        ke_desk.user_id = users["ke.contact"].id
+        testpage.send_test_page(s, ke_desk, users["ke.contact"])
         s.flush()
         return Seeded(transmitted=str(transmitted), arrest=str(arrest), draft=str(draft.id),
                       approved_fr=str(approved.id), case=str(case.id), person=str(person.id))

@@ -50,7 +50,8 @@ def test_demo_24_7_page_shows_who_answers_and_how_pages_climb(
     # One of the rotation's two people is on call now; the ladder names the duty desk.
     assert "Achieng Njoroge" in text or "Brian Mwangi" in text
     assert "ODPP Duty Desk, after 15 min" in text
-    assert "+254 20 273 00" in text and "Claire Dubois" in text  # FR's points, shared
+    # Phones are stored in E.164 (mla.oncall.phone), as the SMS channel dials them.
+    assert "+25420273000" in text and "Claire Dubois" in text  # FR's points, shared
     page.screenshot(path=str(SHOTS / "demo-oncall-ke-contact.png"), full_page=True)
 
 

@@ -235,3 +235,18 @@ def test_the_build_compiles_the_catalogs(tmp_path: Path) -> None:
         (tmp_path / "mla/locale/ar/LC_MESSAGES/messages.mo").read_bytes()))
     assert arabic.gettext("Approve") == "الموافقة"
     assert not list((ROOT / "mla" / "locale").glob("*/LC_MESSAGES/*.mo"))
+
+
+def test_a_matrix_page_is_in_the_recipients_language_and_keeps_its_reply_words() -> None:
+    from mla.oncall import matrix
+
+    payload = {"page_id": 7, "reason": "urgent request received", "reference": "FR-MJ-1",
+               "kind": "mla.evidence", "requesting": "FR-MJ", "requested": "KE-ODPP",
+               "step": 1, "round": 1, "link": "https://mla.example/alerts/7"}
+    for lang in i18n.LANGUAGES:
+        with i18n.reading(lang):
+            body = matrix.page_body(payload)
+        # The reply words are what matrix.intent reads, whatever the reader's language.
+        assert "ACK" in body and "RESOLVE" in body and payload["link"] in body, lang
+    with i18n.reading("fr"):
+        assert "Pour accuser réception : répondez ACK" in matrix.page_body(payload)

@@ -177,7 +177,7 @@ def case_edit(request: Request, case_id: uuid.UUID, form: CheckedForm, session: 
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, values | {"edit": "1"})
-    flash(request, f"Case {case.reference} saved.")
+    flash(request, _("Case {reference} saved.", reference=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
@@ -193,7 +193,8 @@ def case_closure(request: Request, case_id: uuid.UUID, form: CheckedForm,
         session.commit()
     except Conflict as exc:
         return _case_error(request, session, case_id, user, exc, {})
-    flash(request, f"Case {case.reference} {'closed' if closing else 'reopened'}.")
+    flash(request, _("Case {reference} closed.", reference=case.reference) if closing
+          else _("Case {reference} reopened.", reference=case.reference))
     return redirect(f"{PREFIX}/cases/{case.id}")
 
 
@@ -204,7 +205,7 @@ def case_add_request(request: Request, case_id: uuid.UUID, form: CheckedForm,
     reference = str(form.get("reference") or "")
     try:
         row = _by_reference(session, user, reference)
-        _, named = intake.file_in_case(session, case, user, row.id)
+        _filed, named = intake.file_in_case(session, case, user, row.id)
         session.commit()
     except (InvalidInput, Conflict) as exc:
         return _case_error(request, session, case_id, user, exc, {"reference": reference})

@@ -11,23 +11,33 @@ from api.deps import SessionDep
 from api.web.pages.common import local, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla.clock import utcnow
+from mla.i18n import N_, _
 from mla.oncall import calendar, paging
 from mla.oncall import service as oncall
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
 
+# Whom a `role:` step pages, in the plural (mla.models.ROLES).
+ROLE_PLURALS = {"officer": N_("officers"), "supervisor": N_("supervisors"),
+                "liaison": N_("liaison officers"), "validator": N_("validating authorities"),
+                "contact_point": N_("contact points"), "admin": N_("administrators")}
+
+
 def _step_text(step: dict[str, Any], names: dict[int, str]) -> str:
     """An escalation step as a person reads it: whom, and after how long."""
     notify = str(step.get("notify", ""))
     if notify == "on_call":
-        whom = "the person on call"
+        whom = _("the person on call")
     elif notify.startswith("contact:"):
         whom = names.get(int(notify.split(":", 1)[1]), notify)
     else:
-        whom = notify.split(":", 1)[-1].replace("_", " ") + "s"
+        role = notify.split(":", 1)[-1]
+        whom = (_(ROLE_PLURALS[role]) if role in ROLE_PLURALS
+                else role.replace("_", " ") + "s")
     minutes = int(step.get("delay_minutes", 0))
-    return f"{whom}, after {minutes} min" if minutes else f"{whom}, at once"
+    return (_("{whom}, after {n} min", whom=whom, n=minutes) if minutes
+            else _("{whom}, at once", whom=whom))
 
 
 @router.get("/oncall", response_class=HTMLResponse)
@@ -60,6 +70,6 @@ def new_calendar_link(request: Request, contact_id: Annotated[int, Path(ge=1, le
     Authorization: admin or supervisor of the contact point's authority."""
     contact = calendar.rotate_token(session, contact_id, user)
     session.commit()
-    flash(request, f"New shift calendar link for {contact.name}; subscriptions to the "
-                   "previous link stop.")
+    flash(request, _("New shift calendar link for {name}; subscriptions to the previous "
+                     "link stop.", name=contact.name))
     return redirect(f"{PREFIX}/oncall#mine")

@@ -12,6 +12,7 @@ from api.deps import SessionDep
 from api.web.pages.common import local, user_tz
 from api.web.session import PREFIX, CheckedForm, ConsoleRoute, ConsoleUser, flash, page, redirect
 from mla.errors import FieldProblem, InvalidInput
+from mla.i18n import N_, _
 from mla.oncall import paging, preferences, testpage
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
@@ -25,8 +26,8 @@ def my_paging(request: Request, session: SessionDep, user: ConsoleUser) -> Respo
     tz = user_tz(user)
     rows: list[dict[str, Any]] = []
     for contact in preferences.mine(session, user):
-        planned = {c: m for c, _, m in preferences.plan(contact)}
-        order = [c for c, _, _ in preferences.plan(contact)]
+        planned = {c: m for c, _address, m in preferences.plan(contact)}
+        order = [c for c, _address, _after in preferences.plan(contact)]
         channels = [{"name": c, "address": preferences.address(contact, c),
                      "position": order.index(c) + 1 if c in order else None,
                      "after": planned.get(c, 0)}
@@ -50,13 +51,13 @@ def save_preferences(request: Request, contact_point_id: ContactId, form: Checke
             continue
         after = str(form.get(f"after.{channel}") or "0").strip()
         if not after.isdigit() or not position.isdigit():
-            raise InvalidInput("the preferences are not valid", [FieldProblem(
-                f"after.{channel}", "whole minutes from 0 to 1440")])
+            raise InvalidInput("the preferences are not valid", [FieldProblem.of(
+                f"after.{channel}", N_("whole minutes from 0 to 1440"))])
         chosen.append((int(position), channel, int(after)))
-    steps = [{"channel": c, "after_minutes": m} for _, c, m in sorted(chosen)]
+    steps = [{"channel": c, "after_minutes": m} for _position, c, m in sorted(chosen)]
     preferences.set_preferences(session, contact, steps, user)
     session.commit()
-    flash(request, f"Preferences of {contact.name} saved.")
+    flash(request, _("Preferences of {name} saved.", name=contact.name))
     return redirect(f"{HOME}#contact-{contact.id}")
 
 
@@ -66,6 +67,6 @@ def send_test_page(request: Request, contact_point_id: ContactId, form: CheckedF
     contact = preferences.manageable(session, contact_point_id, user)
     test = testpage.send_test_page(session, contact, user)
     session.commit()
-    flash(request, f"Test page {test.id} is on its way to {contact.name}; reload to see "
-          "what each channel did.")
+    flash(request, _("Test page {id} is on its way to {name}; reload to see what each "
+                     "channel did.", id=test.id, name=contact.name))
     return redirect(f"{HOME}#contact-{contact.id}")
