@@ -23,7 +23,7 @@ from jose.exceptions import JOSEError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
-from mla import i18n, security, settings
+from mla import i18n, legal, security, settings
 from mla.errors import DomainError, Forbidden, NotFound, Unauthorized
 from mla.i18n import N_, _
 from mla.models import User
@@ -72,6 +72,8 @@ html.env.filters["when"] = i18n.when
 html.env.filters["day"] = i18n.day
 html.env.filters["number"] = i18n.number
 html.env.globals["localized"] = i18n.localized
+# Legal bases by code, titled in the reader's language (data: mla/data/legal_bases.yaml).
+html.env.globals["legal_title"] = legal.title
 
 
 class LoginRequired(Exception):

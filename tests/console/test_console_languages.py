@@ -111,3 +111,18 @@ def test_api_problem_details_stay_english(server: Server) -> None:
     assert answer.status_code in (400, 401)
     body = answer.json()
     assert re.fullmatch(r"[\x20-\x7e]+", body["detail"]), body
+
+
+def test_legal_bases_are_titled_in_the_reader_language(server: Server) -> None:
+    with httpx.Client(base_url=server.base, headers={"Accept-Language": "ar"}) as c:
+        _login(c, "ke.officer")
+        form = c.get("/console/new/mla.evidence")
+        assert form.status_code == 200, form.text[:300]
+        assert re.search(r'<option value="untoc"[^>]*>اتفاقية الأمم المتحدة لمكافحة الجريمة '
+                         r"المنظمة عبر الوطنية \(2000\)</option>", form.text)
+        assert "UN Convention against Transnational Organized Crime" not in form.text
+    with httpx.Client(base_url=server.base) as c:
+        _login(c, "fr.officer")  # FR reads French
+        form = c.get("/console/new/mla.evidence")
+        assert ("Directive 2014/41/UE concernant la décision d&#39;enquête européenne en "
+                "matière pénale</option>") in form.text

@@ -114,7 +114,7 @@ def _readable(body: dict[str, Any]) -> list[tuple[str, Any]]:
         out.append(("Dual criminality", f"{how} for: {listed}"))
     if "penalty_thresholds" in body:
         out.append(("Penalty thresholds", [
-            f"{legal.all_bases()[b].title}: "
+            f"{legal.title(b)}: "
             + "; ".join(filter(None, (
                 f"maximum penalty at least {t['maximum_months']} months"
                 if "maximum_months" in t else "",
@@ -122,7 +122,7 @@ def _readable(body: dict[str, Any]) -> list[tuple[str, Any]]:
                 if "imposed_months" in t else "")))
             for b, t in body["penalty_thresholds"].items()]))
     if "legal_bases" in body:
-        out.append(("Legal bases in force", [legal.all_bases()[b].title
+        out.append(("Legal bases in force", [legal.title(b)
                                              for b in body["legal_bases"]]))
     if "transmission" in body:
         out.append(("Transmission", [f"{kind(k)}: {model.TRANSMISSIONS[v]}"

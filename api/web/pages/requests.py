@@ -223,7 +223,6 @@ def _request_context(request: Request, session: SessionDep, request_row: MlaRequ
         ctx["languages"] = [(code, LANGUAGES.get(code, code))
                             for code in translations.texts(session, request_row)]
         ctx["attachments"] = attachments.for_request(session, request_row, user)
-        ctx["legal_basis"] = legal.all_bases().get(request_row.legal_basis)
         ctx["pdf"] = document_service.available()
         ctx["signature"], ctx["signer"] = document_service.plan(session, request_row, user)
         ctx["mails"] = ([mail_outbox.summary(m) for m in mail_outbox.for_request(session,
