@@ -1,7 +1,7 @@
 """The interface language a user chose (issue #25): console pages and 24/7 pages to them.
 
 Revision ID: 0019
-Revises: 0018
+Revises: 0021
 """
 
 from collections.abc import Sequence
@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("language")
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would copy and drop `users`, which the
+    # foreign keys of every other table refuse once the instance has data.
+    op.drop_column("users", "language")

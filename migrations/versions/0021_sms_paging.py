@@ -3,7 +3,7 @@ preferences, test pages (no request), SMS delivery reports on notifications, ack
 codes and failed-reply counts.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0022
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,7 @@ Matrix accounts of users and contact points, the bot's sync position and the rep
 on; the secret token of a contact point's calendar feed.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0023
 """
 
 from collections.abc import Sequence

@@ -10,7 +10,7 @@ whole reference or its beginning uses a B-tree prefix. The tsvector trigger fire
 the text changes. Cases get a version for optimistic locking.
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0020
 """
 
 from collections.abc import Sequence
