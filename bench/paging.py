@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from bench.api import _free_port, _percentile
-from bench.transitions import DEFAULT_URL, drop, prepare
+from bench.transitions import DEFAULT_URL, drop, prepare, two_authorities
 from mla import db, security, templates
 from mla.directory import service as directory
 from mla.oncall import paging
@@ -128,10 +128,7 @@ class Receiver:
 def seed(url: str, hook_url: str, sms: bool) -> dict[str, str]:
     engine = db.make_engine(url)
     with db.unit_of_work(engine) as s:
-        fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
-                                     timezone="Europe/Paris", languages=["fr", "en"])
-        ke = directory.add_authority(s, code="KE-ODPP", country="KE", name="KE",
-                                     timezone="Africa/Nairobi", languages=["en"])
+        fr, ke = two_authorities(s)
         users = {f"fr.{r}": directory.add_user(s, fr, username=f"fr.{r}", full_name=r, role=r)
                  for r in ("officer", "supervisor")}
         users["ke.officer"] = directory.add_user(s, ke, username="ke.officer",

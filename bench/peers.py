@@ -50,7 +50,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import make_url
 
-from bench.transitions import DEFAULT_URL, drop, prepare
+from bench.transitions import DEFAULT_URL, drop, prepare, two_authorities
 from mla import db, hooks, templates
 from mla.directory import service as directory
 from mla.models import Request
@@ -171,10 +171,7 @@ def seed(url: str, n: int) -> tuple[list[uuid.UUID], dict[str, Any]]:
     """`n` draft requests; the officer and the supervisor, loaded once (what a token gives)."""
     engine = db.make_engine(url)
     with db.unit_of_work(engine) as s:
-        fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
-                                     timezone="Europe/Paris", languages=["fr", "en"])
-        ke = directory.add_authority(s, code="KE-ODPP", country="KE", name="KE",
-                                     timezone="Africa/Nairobi", languages=["en"])
+        fr, ke = two_authorities(s)
         actors = {role: directory.add_user(s, fr, username=f"fr.{role}", full_name=role,
                                            role=role) for role in ("officer", "supervisor")}
         form = templates.example("mla.evidence")

@@ -35,11 +35,12 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event, make_url, text
+from sqlalchemy.orm import Session
 
 from mla import db, hooks, templates
 from mla.deadlines.rules import rules
 from mla.directory import service as directory
-from mla.models import Request
+from mla.models import Authority, Request
 from mla.requests import filing, lifecycle
 
 PATH = [("submit", "officer"), ("approve", "supervisor"), ("transmit", "officer"),
@@ -85,13 +86,19 @@ def dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def two_authorities(s: Session) -> tuple[Authority, Authority]:
+    """The benches' two parties: FR's ministry, which requests, and KE's, which is asked."""
+    fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
+                                 timezone="Europe/Paris", languages=["fr", "en"])
+    ke = directory.add_authority(s, code="KE-ODPP", country="KE", name="KE",
+                                 timezone="Africa/Nairobi", languages=["en"])
+    return fr, ke
+
+
 def seed(url: str, n: int) -> tuple[list[uuid.UUID], dict[str, int]]:
     engine = db.make_engine(url)
     with db.unit_of_work(engine) as s:
-        fr = directory.add_authority(s, code="FR-MJ", country="FR", name="FR",
-                                     timezone="Europe/Paris", languages=["fr", "en"])
-        ke = directory.add_authority(s, code="KE-ODPP", country="KE", name="KE",
-                                     timezone="Africa/Nairobi", languages=["en"])
+        fr, ke = two_authorities(s)
         users = {role: directory.add_user(s, fr, username=f"fr.{role}", full_name=role,
                                           role=role).id for role in ("officer", "supervisor")}
         officer = s.get_one(directory.User, users["officer"])

@@ -53,7 +53,6 @@ LEASE = timedelta(minutes=2)
 # addresses); the in-app inbox is the page itself. Matrix's own module reads replies too, so
 # it is wired here rather than in notify (which it imports).
 SENDERS = {**notify.SENDERS, "sms": sms.send, "matrix": matrix.send_page}
-SENT_CHANNELS = tuple(SENDERS)
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mla-notify")
 
