@@ -236,8 +236,9 @@ def test_file_approve_and_transmit_by_keyboard_alone(browser: Any,
     supervisor.page.wait_for_url(request_url)
     supervisor.tab_to(text("Approve"))
     supervisor.shot("05-approve-focused")
-    supervisor.press("Space")
-    supervisor.page.wait_for_url(request_url)
+    # The form posts and comes back to the same URL: wait for that navigation, not the URL.
+    with supervisor.page.expect_navigation():
+        supervisor.press("Space")
     assert supervisor.page.locator("#state").inner_text() == "State: Approved"
 
     # --- the officer transmits it; Shift+Tab goes back the way it came --------------------
@@ -246,8 +247,8 @@ def test_file_approve_and_transmit_by_keyboard_alone(browser: Any,
     officer.tab_to(lambda here: here != transmit)
     officer.tab_to(text("Transmit"), backwards=True)
     officer.shot("06-transmit-focused")
-    officer.press("Enter")
-    officer.page.wait_for_url(request_url)
+    with officer.page.expect_navigation():
+        officer.press("Enter")
     assert officer.page.locator("#state").inner_text().startswith("State: Transmitted"), \
         officer.page.locator("main").inner_text()[:2000]
     timeline = officer.page.locator("ol.timeline").inner_text()
